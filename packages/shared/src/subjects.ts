@@ -1,0 +1,75 @@
+/**
+ * Every NATS subject, stream and header name Firebreak uses. No other file
+ * spells one: services call these builders so a rename happens in one place.
+ */
+
+export const streams = {
+  events: 'FB_EVENTS',
+  commands: 'FB_CMDS',
+  results: 'FB_RESULTS',
+  deadLetters: 'FB_DLQ',
+} as const;
+export type StreamName = (typeof streams)[keyof typeof streams];
+
+export const commandKinds = ['power', 'net', 'storage', 'boot', 'vm'] as const;
+export type CommandKind = (typeof commandKinds)[number];
+
+export const hostVerdicts = ['failed', 'suspect', 'recovered'] as const;
+export type HostVerdict = (typeof hostVerdicts)[number];
+
+const PREFIX = 'fb';
+
+/** NATS forbids '.', '*', '>' and whitespace inside a token. */
+const TOKEN = /^[^.*>\s]+$/;
+
+export function assertToken(value: string, what: string): string {
+  if (!TOKEN.test(value)) {
+    throw new Error(`${what} "${value}" cannot be used in a NATS subject: it must not be empty or contain '.', '*', '>' or spaces`);
+  }
+  return value;
+}
+
+export const subjects = {
+  heartbeat: (site: string, rack: string, host: string): string =>
+    `${PREFIX}.hb.${assertToken(site, 'site')}.${assertToken(rack, 'rack')}.${assertToken(host, 'host')}`,
+  heartbeatAll: `${PREFIX}.hb.>`,
+
+  hostEvent: (verdict: HostVerdict): string => `${PREFIX}.evt.host.${verdict}`,
+  domainFailed: `${PREFIX}.evt.domain.failed`,
+  eventsAll: `${PREFIX}.evt.>`,
+
+  drillStart: `${PREFIX}.drill.start`,
+  drillStop: `${PREFIX}.drill.stop`,
+  drillAll: `${PREFIX}.drill.>`,
+
+  command: (kind: CommandKind): string => `${PREFIX}.cmd.${kind}`,
+  commandsAll: `${PREFIX}.cmd.>`,
+
+  result: (incidentId: string, commandId: string): string =>
+    `${PREFIX}.res.${assertToken(incidentId, 'incidentId')}.${assertToken(commandId, 'commandId')}`,
+  resultsOf: (incidentId: string): string => `${PREFIX}.res.${assertToken(incidentId, 'incidentId')}.*`,
+  resultsAll: `${PREFIX}.res.>`,
+
+  incidentProgress: (incidentId: string, phase: string): string =>
+    `${PREFIX}.incident.${assertToken(incidentId, 'incidentId')}.${assertToken(phase, 'phase')}`,
+  incidentAll: `${PREFIX}.incident.>`,
+
+  deadLetter: (originalSubject: string): string => `${PREFIX}.dlq.${originalSubject}`,
+  deadLettersAll: `${PREFIX}.dlq.>`,
+} as const;
+
+/** Which subjects each JetStream stream captures. */
+export const streamSubjects: Record<StreamName, string[]> = {
+  [streams.events]: [subjects.eventsAll, subjects.drillAll, subjects.incidentAll],
+  [streams.commands]: [subjects.commandsAll],
+  [streams.results]: [subjects.resultsAll],
+  [streams.deadLetters]: [subjects.deadLettersAll],
+};
+
+export const headers = {
+  msgId: 'Nats-Msg-Id',
+  traceparent: 'traceparent',
+  tracestate: 'tracestate',
+  /** Why a message was dead-lettered; also inside the envelope body. */
+  deadLetterReason: 'Fb-Dlq-Reason',
+} as const;
