@@ -1,1 +1,2 @@
 export * from './servers.ts';
+export { freePort } from '../embedded-servers.ts';

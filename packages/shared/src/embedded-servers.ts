@@ -1,0 +1,141 @@
+/**
+ * Runs nats-server (JetStream) and redis-server as child processes on
+ * loopback. `firebreak up` uses this when no NATS_URL/REDIS_URL is given, and
+ * the test harness uses it when no Docker engine is reachable.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface EmbeddedServer {
+  readonly url: string;
+  readonly port: number;
+  /** Stops the server and removes a temp data dir it made; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedServerOptions {
+  /** Default: a free port. */
+  port?: number;
+  /** Default: a fresh temp dir, removed on stop. A given dir is kept. */
+  dataDir?: string;
+  readyTimeoutMs?: number;
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ port, host: '127.0.0.1' });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+interface ProcessSpec {
+  command: string;
+  debianPackage: string;
+  args: (port: number, dir: string) => string[];
+  readyLine: RegExp;
+  scheme: string;
+}
+
+async function startProcess(spec: ProcessSpec, options: EmbeddedServerOptions): Promise<EmbeddedServer> {
+  const ownDir = options.dataDir === undefined;
+  const dir = options.dataDir ?? (await mkdtemp(join(tmpdir(), `fb-${spec.debianPackage}-`)));
+  const port = options.port ?? (await freePort());
+  const timeoutMs = options.readyTimeoutMs ?? 15_000;
+  const child = spawn(spec.command, spec.args(port, dir), { stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      // Keep only the tail: enough for the ready line and a useful error.
+      output = (output + chunk.toString()).slice(-8_192);
+      if (spec.readyLine.test(output)) resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('error', (err) =>
+      reject(new Error(`cannot start ${spec.command}: ${err.message}; install it with: apt-get install ${spec.debianPackage}`)),
+    );
+    child.once('exit', (code) => reject(new Error(`${spec.command} exited with code ${code} before it was ready:\n${output}`)));
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${spec.command} not ready after ${timeoutMs} ms:\n${output}`)), timeoutMs);
+  });
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    live.delete(child);
+    if (ownDir) await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.race([ready, timeout]);
+    while (!(await portAccepts(port))) await new Promise((r) => setTimeout(r, 20));
+  } catch (err) {
+    await stop();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  // Once ready, the server's chatter is not ours to buffer.
+  child.stdout?.removeAllListeners('data').resume();
+  child.stderr?.removeAllListeners('data').resume();
+  return { url: `${spec.scheme}://127.0.0.1:${port}`, port, stop };
+}
+
+export function startNatsServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
+  return startProcess(
+    {
+      command: process.env.FB_NATS_SERVER_BIN ?? 'nats-server',
+      debianPackage: 'nats-server',
+      args: (port, dir) => ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir],
+      readyLine: /Server is ready/,
+      scheme: 'nats',
+    },
+    options,
+  );
+}
+
+export function startRedisServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
+  return startProcess(
+    {
+      command: process.env.FB_REDIS_SERVER_BIN ?? 'redis-server',
+      debianPackage: 'redis-server',
+      args: (port, dir) => ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no'],
+      readyLine: /Ready to accept connections/,
+      scheme: 'redis',
+    },
+    options,
+  );
+}

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import { EpochMs, Id, Initiator, Mac, VlanId } from './common.schema.ts';
+
+/** Fields every command carries, whatever its kind. */
+const commandBase = {
+  commandId: Id,
+  incidentId: Id,
+  site: Id,
+  /** The issuing planner's lease token; executors reject tokens older than the newest seen for the site. */
+  fencingToken: z.number().int().nonnegative(),
+  issuedAt: EpochMs,
+  /** After this instant the command must not start, and a running one is abandoned. */
+  deadline: EpochMs,
+  /** 1 for the first issue; the planner bumps it when it re-issues. */
+  attempt: z.number().int().min(1),
+  /** Drill commands never touch production hosts. */
+  drill: z.boolean().default(false),
+};
+
+export const PowerCommand = z.object({
+  ...commandBase,
+  kind: z.literal('power'),
+  host: Id,
+  action: z.enum(['on', 'off', 'pxe-once', 'status']),
+});
+export type PowerCommand = z.infer<typeof PowerCommand>;
+
+const netBase = { ...commandBase, kind: z.literal('net'), host: Id, switch: Id, port: z.number().int().min(1) };
+export const NetCommand = z.discriminatedUnion('action', [
+  z.object({ ...netBase, action: z.literal('access'), vlan: VlanId }),
+  z.object({ ...netBase, action: z.literal('trunk'), vlans: z.array(VlanId).min(1), nativeVlan: VlanId.optional() }),
+  z.object({ ...netBase, action: z.literal('shut') }),
+  z.object({ ...netBase, action: z.literal('no-shut') }),
+]);
+export type NetCommand = z.infer<typeof NetCommand>;
+
+const storageBase = { ...commandBase, kind: z.literal('storage'), array: Id };
+export const StorageCommand = z.discriminatedUnion('action', [
+  z.object({ ...storageBase, action: z.literal('grant'), lun: Id, initiator: Initiator, host: Id }),
+  z.object({ ...storageBase, action: z.literal('revoke'), lun: Id, initiator: Initiator, host: Id }),
+  /** Fabric fencing: take every LUN away from a dead host's initiator. */
+  z.object({ ...storageBase, action: z.literal('revoke-all'), initiator: Initiator, host: Id }),
+  /** Drills run on clones so production data is never written. */
+  z.object({ ...storageBase, action: z.literal('clone'), lun: Id, cloneId: Id }),
+  z.object({ ...storageBase, action: z.literal('delete-clone'), cloneId: Id }),
+]);
+export type StorageCommand = z.infer<typeof StorageCommand>;
+
+const bootBase = { ...commandBase, kind: z.literal('boot'), host: Id, mac: Mac };
+export const BootCommand = z.discriminatedUnion('action', [
+  z.object({ ...bootBase, action: z.literal('configure'), image: Id, server: Id }),
+  z.object({ ...bootBase, action: z.literal('clear') }),
+]);
+export type BootCommand = z.infer<typeof BootCommand>;
+
+export const VmSpec = z.object({
+  cpus: z.number().int().positive(),
+  memoryGiB: z.number().positive(),
+  image: Id,
+  vlans: z.array(VlanId).min(1),
+  luns: z.array(Id).default([]),
+  mac: Mac,
+});
+export type VmSpec = z.infer<typeof VmSpec>;
+
+const vmBase = { ...commandBase, kind: z.literal('vm'), hypervisor: Id, vm: Id };
+export const VmCommand = z.discriminatedUnion('action', [
+  z.object({ ...vmBase, action: z.literal('define'), spec: VmSpec }),
+  z.object({ ...vmBase, action: z.literal('start') }),
+  z.object({ ...vmBase, action: z.literal('stop') }),
+  z.object({ ...vmBase, action: z.literal('undefine') }),
+]);
+export type VmCommand = z.infer<typeof VmCommand>;
+
+export const Command = z.discriminatedUnion('kind', [PowerCommand, NetCommand, StorageCommand, BootCommand, VmCommand]);
+export type Command = z.infer<typeof Command>;
+export type CommandInput = z.input<typeof Command>;
+
+export const commandSchemas = {
+  power: PowerCommand,
+  net: NetCommand,
+  storage: StorageCommand,
+  boot: BootCommand,
+  vm: VmCommand,
+} as const;
+
+export const CommandOutcome = z.enum(['succeeded', 'failed', 'rejected']);
+export type CommandOutcome = z.infer<typeof CommandOutcome>;
+
+export const CommandResult = z.object({
+  commandId: Id,
+  incidentId: Id,
+  kind: z.enum(['power', 'net', 'storage', 'boot', 'vm']),
+  outcome: CommandOutcome,
+  /** Deliveries/attempts the executor made, including retries. */
+  attempts: z.number().int().min(1),
+  startedAt: EpochMs,
+  finishedAt: EpochMs,
+  executor: z.string().min(1),
+  /** True when this is the recorded result of an earlier execution (redelivery). */
+  replayed: z.boolean().default(false),
+  /** The device state read back after the action, e.g. { powerState: 'on' }. */
+  observed: z.record(z.string(), z.unknown()).optional(),
+  error: z
+    .object({
+      code: z.string().min(1),
+      message: z.string(),
+      retryable: z.boolean(),
+    })
+    .optional(),
+});
+export type CommandResult = z.infer<typeof CommandResult>;

@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { EpochMs, Id } from './common.schema.ts';
+
+export const IncidentPhase = z.enum([
+  'detected',
+  'fencing',
+  'planning',
+  'claiming',
+  'recovering',
+  'verifying',
+  'cleanup',
+  'recovered',
+  'degraded',
+  'failed',
+]);
+export type IncidentPhase = z.infer<typeof IncidentPhase>;
+
+export const ServerStep = z.enum(['pending', 'storage', 'network', 'boot', 'power-on', 'heartbeat', 'done', 'failed', 'unplaced']);
+
+export const ServerProgress = z.object({
+  server: Id,
+  host: Id.nullable(),
+  mode: z.enum(['bare-metal', 'vm']).nullable(),
+  step: ServerStep,
+  /** 0-100 through the server's recovery steps. */
+  percent: z.number().min(0).max(100),
+  message: z.string().optional(),
+});
+export type ServerProgress = z.infer<typeof ServerProgress>;
+
+/** Published on fb.incident.<id>.<phase> for dashboards and the CLI. */
+export const IncidentProgress = z.object({
+  incidentId: Id,
+  site: Id,
+  phase: IncidentPhase,
+  trigger: z.enum(['event', 'drill']),
+  openedAt: EpochMs,
+  at: EpochMs,
+  hosts: z.array(Id),
+  servers: z.array(ServerProgress).default([]),
+  message: z.string().optional(),
+});
+export type IncidentProgress = z.infer<typeof IncidentProgress>;

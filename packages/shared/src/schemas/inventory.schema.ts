@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { Arch, CredentialsRef, Id, Initiator, Mac, PriorityTier, VlanId } from './common.schema.ts';
+
+export const Nic = z.object({
+  mac: Mac,
+  switch: Id,
+  port: z.number().int().min(1),
+});
+export type Nic = z.infer<typeof Nic>;
+
+export const Hba = z.object({
+  initiator: Initiator,
+  /** The storage fabric this HBA is attached to; a LUN is reachable only on its own fabric. */
+  fabric: Id,
+});
+export type Hba = z.infer<typeof Hba>;
+
+export const TlsPolicy = z.object({
+  /** Verify the BMC's certificate; turning this off is an explicit per-BMC opt-out. */
+  verify: z.boolean().default(true),
+  caBundle: z.string().min(1).optional(),
+});
+
+export const Bmc = z.object({
+  driver: z.string().min(1).default('redfish'),
+  /** host:port or URL of the management endpoint. */
+  address: z.string().min(1),
+  systemId: z.string().min(1).optional(),
+  auth: z.enum(['session', 'basic', 'auto']).default('auto'),
+  credentialsRef: CredentialsRef,
+  tls: TlsPolicy.default({ verify: true }),
+});
+export type Bmc = z.infer<typeof Bmc>;
+
+export const HostRole = z.enum(['production', 'spare', 'repurposable', 'hypervisor']);
+export type HostRole = z.infer<typeof HostRole>;
+
+/** Low-priority work a repurposable host runs and may lose to a recovery. */
+export const Workload = z.object({
+  name: z.string().min(1),
+  /** Higher number = less important; preempted first. */
+  priority: z.number().int().min(0).max(9),
+});
+
+export const Host = z.object({
+  id: Id,
+  site: Id,
+  rack: Id,
+  pdu: Id.optional(),
+  tor: Id.optional(),
+  arch: Arch,
+  cpus: z.number().int().positive(),
+  memoryGiB: z.number().positive(),
+  nics: z.array(Nic).min(1, 'a host needs at least one NIC'),
+  hba: Hba.optional(),
+  bmc: Bmc,
+  role: HostRole,
+  workload: Workload.optional(),
+  hypervisorCapable: z.boolean().default(false),
+});
+export type Host = z.infer<typeof Host>;
+
+export const Server = z.object({
+  id: Id,
+  image: Id,
+  vlans: z.array(VlanId).min(1, 'a server needs at least one VLAN'),
+  luns: z.array(Id).default([]),
+  cpus: z.number().int().positive(),
+  memoryGiB: z.number().positive(),
+  arch: Arch,
+  priority: PriorityTier,
+  bareMetalOnly: z.boolean().default(false),
+  antiAffinity: Id.optional(),
+  rtoSeconds: z.number().positive().default(900),
+});
+export type Server = z.infer<typeof Server>;
+
+export const Assignment = z.discriminatedUnion('mode', [
+  z.object({ server: Id, mode: z.literal('bare-metal'), host: Id }),
+  z.object({ server: Id, mode: z.literal('vm'), host: Id, hypervisor: Id }),
+]);
+export type Assignment = z.infer<typeof Assignment>;
+
+export const Rack = z.object({
+  id: Id,
+  site: Id,
+  pdu: Id.optional(),
+  tor: Id.optional(),
+});
+
+export const Switch = z.object({
+  id: Id,
+  /** Switches in one fabric can carry the same VLANs to each other. */
+  fabric: Id,
+  driver: z.string().min(1).default('snmp'),
+  address: z.string().min(1),
+  credentialsRef: CredentialsRef,
+});
+export type Switch = z.infer<typeof Switch>;
+
+export const Vlan = z.object({
+  id: VlanId,
+  name: z.string().min(1),
+  fabric: Id,
+  /** Isolated VLAN used by drills in place of this one. */
+  drillVlan: VlanId.optional(),
+});
+
+export const StorageArray = z.object({
+  id: Id,
+  fabric: Id,
+  driver: z.string().min(1),
+  address: z.string().min(1),
+  credentialsRef: CredentialsRef.optional(),
+});
+
+export const Lun = z.object({
+  id: Id,
+  array: Id,
+  sizeGiB: z.number().positive(),
+});
+
+export const Image = z.object({
+  id: Id,
+  arch: Arch,
+  /** Kernel/initrd or iPXE chain target the boot service points hosts at. */
+  url: z.string().min(1),
+  hypervisor: z.boolean().default(false),
+});
+
+export const Inventory = z.object({
+  version: z.literal(1),
+  racks: z.array(Rack).min(1),
+  switches: z.array(Switch).default([]),
+  vlans: z.array(Vlan).default([]),
+  storageArrays: z.array(StorageArray).default([]),
+  luns: z.array(Lun).default([]),
+  images: z.array(Image).default([]),
+  hosts: z.array(Host).min(1),
+  servers: z.array(Server).default([]),
+  assignments: z.array(Assignment).default([]),
+});
+export type Inventory = z.infer<typeof Inventory>;
+export type InventoryInput = z.input<typeof Inventory>;

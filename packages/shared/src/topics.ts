@@ -1,0 +1,59 @@
+/**
+ * A topic pairs a subject (or subject pattern) with the schema of what flows
+ * on it, so the bus validates at the edge and callers get parsed types.
+ */
+import type { z } from 'zod';
+import {
+  Command,
+  CommandResult,
+  DeadLetter,
+  DomainFailed,
+  DrillStart,
+  DrillStop,
+  Heartbeat,
+  HostFailed,
+  HostRecovered,
+  HostSuspect,
+  IncidentProgress,
+  commandSchemas,
+} from './schemas/index.ts';
+import { streams, subjects, type CommandKind, type StreamName } from './subjects.ts';
+
+export interface Topic<S extends z.ZodType = z.ZodType> {
+  readonly subject: string;
+  readonly schema: S;
+  /** The JetStream stream that stores it; absent for core-NATS subjects. */
+  readonly stream?: StreamName;
+}
+
+const topic = <S extends z.ZodType>(subject: string, schema: S, stream?: StreamName): Topic<S> =>
+  stream === undefined ? { subject, schema } : { subject, schema, stream };
+
+export const topics = {
+  heartbeat: (site: string, rack: string, host: string) => topic(subjects.heartbeat(site, rack, host), Heartbeat),
+  heartbeats: topic(subjects.heartbeatAll, Heartbeat),
+
+  hostFailed: topic(subjects.hostEvent('failed'), HostFailed, streams.events),
+  hostSuspect: topic(subjects.hostEvent('suspect'), HostSuspect, streams.events),
+  hostRecovered: topic(subjects.hostEvent('recovered'), HostRecovered, streams.events),
+  domainFailed: topic(subjects.domainFailed, DomainFailed, streams.events),
+  drillStart: topic(subjects.drillStart, DrillStart, streams.events),
+  drillStop: topic(subjects.drillStop, DrillStop, streams.events),
+
+  command: <K extends CommandKind>(kind: K) => topic(subjects.command(kind), commandSchemas[kind], streams.commands),
+  commands: topic(subjects.commandsAll, Command, streams.commands),
+
+  result: (incidentId: string, commandId: string) =>
+    topic(subjects.result(incidentId, commandId), CommandResult, streams.results),
+  resultsOf: (incidentId: string) => topic(subjects.resultsOf(incidentId), CommandResult, streams.results),
+  results: topic(subjects.resultsAll, CommandResult, streams.results),
+
+  incidentProgress: (incidentId: string, phase: string) =>
+    topic(subjects.incidentProgress(incidentId, phase), IncidentProgress, streams.events),
+  incidents: topic(subjects.incidentAll, IncidentProgress, streams.events),
+
+  deadLetters: topic(subjects.deadLettersAll, DeadLetter, streams.deadLetters),
+} as const;
+
+export type MessageOf<T extends Topic> = z.output<T['schema']>;
+export type MessageInput<T extends Topic> = z.input<T['schema']>;
