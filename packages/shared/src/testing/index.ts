@@ -1,2 +1,3 @@
 export * from './servers.ts';
 export { freePort } from '../embedded-servers.ts';
+export * from './otlp-receiver.ts';
