@@ -6,3 +6,4 @@ export * from './schemas/index.ts';
 export * from './config.ts';
 export * from './logger.ts';
 export * from './telemetry/index.ts';
+export * from './store/index.ts';

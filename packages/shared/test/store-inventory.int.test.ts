@@ -1,0 +1,115 @@
+import { after, before, beforeEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { z } from 'zod';
+import { errorCodes, FirebreakError } from '../src/errors.ts';
+import { createStore, redisKeys, type Store } from '../src/store/index.ts';
+import { startRedis, type TestServer } from '../src/testing/index.ts';
+
+let redis: TestServer | undefined;
+let writer: Store | undefined;
+let reader: Store | undefined;
+
+before(async () => {
+  redis = await startRedis();
+  writer = createStore(redis.url);
+  reader = createStore(redis.url);
+});
+
+beforeEach(async () => {
+  await w().redis.flushdb();
+});
+
+after(async () => {
+  try {
+    await Promise.all([writer?.close(), reader?.close()]);
+  } finally {
+    await redis?.stop();
+  }
+});
+
+function w(): Store {
+  assert.ok(writer);
+  return writer;
+}
+
+function r(): Store {
+  assert.ok(reader);
+  return reader;
+}
+
+// Stand-ins for the real inventory schemas: the store only needs some schema.
+const Inventory = z.object({
+  generation: z.number().int(),
+  hosts: z.array(z.object({ id: z.string(), rack: z.string() })),
+});
+const Assignment = z.object({ host: z.string(), mode: z.enum(['bare-metal', 'vm']) });
+
+function inventory(generation: number): z.infer<typeof Inventory> {
+  return { generation, hosts: Array.from({ length: 50 }, (_, i) => ({ id: `h${i}`, rack: `r${generation}` })) };
+}
+
+test('store - inventory: put and get round trip with a rising version', async () => {
+  assert.equal(await r().inventory.getInventory(Inventory), undefined);
+  assert.equal(await w().inventory.putInventory(inventory(0)), 1);
+  assert.deepEqual(await r().inventory.getInventory(Inventory), { version: 1, inventory: inventory(0) });
+  assert.equal(await w().inventory.putInventory(inventory(1)), 2);
+  assert.deepEqual(await r().inventory.getInventory(Inventory), { version: 2, inventory: inventory(1) });
+});
+
+test('store - inventory: a reader never sees one document with another version', async () => {
+  const writes = (async () => {
+    for (let g = 0; g < 200; g++) await w().inventory.putInventory(inventory(g));
+  })();
+  let done = false;
+  void writes.finally(() => (done = true));
+  let reads = 0;
+  while (!done) {
+    const got = await r().inventory.getInventory(Inventory);
+    if (got === undefined) continue;
+    reads++;
+    assert.equal(got.inventory.generation, got.version - 1);
+    assert.ok(got.inventory.hosts.every((h) => h.rack === `r${got.inventory.generation}`));
+  }
+  await writes;
+  assert.ok(reads > 0);
+});
+
+test('store - inventory: a stored document that fails the schema is an INVALID_INVENTORY error', async () => {
+  await w().inventory.putInventory({ generation: 'one', hosts: [] });
+  await assert.rejects(r().inventory.getInventory(Inventory), (err: unknown) => {
+    assert.ok(err instanceof FirebreakError);
+    assert.equal(err.code, errorCodes.invalidInventory);
+    assert.match(err.message, /inventory in Redis does not match its schema/);
+    assert.match(err.message, /generation/);
+    return true;
+  });
+});
+
+test('store - inventory: assignments set, get, list and delete', async () => {
+  const inv = w().inventory;
+  await inv.setAssignment('s2', { host: 'h7', mode: 'vm' });
+  await inv.setAssignment('s1', { host: 'h3', mode: 'bare-metal' });
+  await inv.setAssignment('s2', { host: 'h9', mode: 'bare-metal' }); // moving a server = a new assignment
+
+  assert.deepEqual(await r().inventory.getAssignment('s2', Assignment), { host: 'h9', mode: 'bare-metal' });
+  assert.equal(await r().inventory.getAssignment('s404', Assignment), undefined);
+  assert.deepEqual(
+    [...(await r().inventory.listAssignments(Assignment))],
+    [
+      ['s1', { host: 'h3', mode: 'bare-metal' }],
+      ['s2', { host: 'h9', mode: 'bare-metal' }],
+    ],
+  );
+
+  assert.equal(await inv.deleteAssignment('s1'), true);
+  assert.equal(await inv.deleteAssignment('s1'), false);
+  assert.deepEqual([...(await r().inventory.listAssignments(Assignment)).keys()], ['s2']);
+
+  await inv.setAssignment('s3', { host: 'h1', mode: 'container' });
+  await assert.rejects(r().inventory.listAssignments(Assignment), /assignment of server "s3"/);
+});
+
+test('store - inventory: a failed command inside the MULTI is an error, not a silent partial write', async () => {
+  await w().redis.set(redisKeys.inventory, 'not a hash');
+  await assert.rejects(w().inventory.putInventory(inventory(0)), /replacing the inventory: WRONGTYPE/);
+});
