@@ -21,8 +21,18 @@ export const Iqn = z
   .string()
   .regex(/^iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:.+)?$/i, 'not an iSCSI IQN (expected iqn.YYYY-MM.reverse.domain[:name])');
 
-/** A storage initiator: a Fibre Channel WWPN or an iSCSI IQN. */
-export const Initiator = z.union([Wwpn, Iqn]);
+/**
+ * A storage initiator: a Fibre Channel WWPN or an iSCSI IQN. Not a z.union:
+ * when both branches fail, zod reports only the last one, so a mistyped WWPN
+ * was refused as "not an iSCSI IQN".
+ */
+export const Initiator = z
+  .string()
+  .refine(
+    (value) => Wwpn.safeParse(value).success || Iqn.safeParse(value).success,
+    'not a WWPN (eight hex pairs like 50:01:43:80:12:34:56:78) or an iSCSI IQN (iqn.YYYY-MM.reverse.domain[:name])',
+  )
+  .transform((value) => (Wwpn.safeParse(value).success ? value.toLowerCase() : value));
 export type Initiator = z.infer<typeof Initiator>;
 
 export const VlanId = z.number().int().min(1, 'VLAN ids run 1-4094').max(4094, 'VLAN ids run 1-4094');

@@ -77,7 +77,8 @@ export type Server = z.infer<typeof Server>;
 
 export const Assignment = z.discriminatedUnion('mode', [
   z.object({ server: Id, mode: z.literal('bare-metal'), host: Id }),
-  z.object({ server: Id, mode: z.literal('vm'), host: Id, hypervisor: Id }),
+  /** The server runs as a VM named after it on this hypervisor host. */
+  z.object({ server: Id, mode: z.literal('vm'), hypervisor: Id }),
 ]);
 export type Assignment = z.infer<typeof Assignment>;
 
@@ -87,6 +88,7 @@ export const Rack = z.object({
   pdu: Id.optional(),
   tor: Id.optional(),
 });
+export type Rack = z.infer<typeof Rack>;
 
 export const Switch = z.object({
   id: Id,
@@ -105,6 +107,7 @@ export const Vlan = z.object({
   /** Isolated VLAN used by drills in place of this one. */
   drillVlan: VlanId.optional(),
 });
+export type Vlan = z.infer<typeof Vlan>;
 
 export const StorageArray = z.object({
   id: Id,
@@ -113,12 +116,14 @@ export const StorageArray = z.object({
   address: z.string().min(1),
   credentialsRef: CredentialsRef.optional(),
 });
+export type StorageArray = z.infer<typeof StorageArray>;
 
 export const Lun = z.object({
   id: Id,
   array: Id,
   sizeGiB: z.number().positive(),
 });
+export type Lun = z.infer<typeof Lun>;
 
 export const Image = z.object({
   id: Id,
@@ -127,6 +132,7 @@ export const Image = z.object({
   url: z.string().min(1),
   hypervisor: z.boolean().default(false),
 });
+export type Image = z.infer<typeof Image>;
 
 export const Inventory = z.object({
   version: z.literal(1),

@@ -1,0 +1,151 @@
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { Inventory } from '../schemas/inventory.schema.ts';
+import { formatPath } from '../schemas/validation.ts';
+import { crossCheck } from './cross-check.ts';
+import { InventoryError, type InventoryProblem } from './inventory-error.ts';
+
+export type InventoryFormat = 'yaml' | 'json';
+
+export interface ParseInventoryOptions {
+  format: InventoryFormat;
+  /** Names the input in error messages, usually its file path. */
+  source?: string;
+}
+
+const formatsByExtension = new Map<string, InventoryFormat>([
+  ['.yaml', 'yaml'],
+  ['.yml', 'yaml'],
+  ['.json', 'json'],
+]);
+
+/** Reads and validates an inventory file; the format follows the extension (.yaml, .yml, .json). */
+export async function loadInventoryFile(path: string): Promise<Inventory> {
+  const extension = extname(path).toLowerCase();
+  const format = formatsByExtension.get(extension);
+  if (format === undefined) {
+    const found = extension === '' ? 'no file extension' : `unsupported extension "${extension}"`;
+    throw new InventoryError(path, [{ path: '(file)', message: `${found} (expected .yaml, .yml or .json)` }]);
+  }
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new InventoryError(path, [{ path: '(file)', message: `cannot be read: ${errorMessage(err)}` }], err);
+  }
+  return parseInventory(text, { format, source: path });
+}
+
+/**
+ * Returns the inventory only when it is wholly valid: syntax, schema, then
+ * cross-references. Otherwise throws an InventoryError listing every problem
+ * found at the first stage that failed, each with its field path and line.
+ */
+export function parseInventory(text: string, options: ParseInventoryOptions): Inventory {
+  const source = options.source ?? `(${options.format} text)`;
+  const data = options.format === 'yaml' ? readYaml(text, source) : readJson(text, source);
+  const parsed = Inventory.safeParse(data, { error: requiredField });
+  const found: readonly { path: readonly PropertyKey[]; message: string }[] = parsed.success
+    ? crossCheck(parsed.data)
+    : parsed.error.issues;
+  if (parsed.success && found.length === 0) return parsed.data;
+
+  const lineOf = lineLocator(text);
+  throw new InventoryError(
+    source,
+    found.map(({ path, message }) =>
+      withLine({ path: formatPath(path), message: message.replace(/^Invalid input: /, '') }, lineOf(path)),
+    ),
+  );
+}
+
+function readYaml(text: string, source: string): unknown {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  // One slip (a bad indent, an unclosed bracket) makes the parser complain about
+  // every line after it, so only the first complaint is worth reading.
+  const [first, ...rest] = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0]);
+  if (first !== undefined) {
+    const more = rest.length === 0 ? '' : ` (and ${rest.length} more after it, likely caused by it)`;
+    const line = lineCounter.linePos(first.pos[0]).line;
+    throw new InventoryError(source, [{ path: '(syntax)', message: `${first.message}${more}`, line }]);
+  }
+  try {
+    return doc.toJS();
+  } catch (err) {
+    // toJS refuses alias bombs ("excessive alias count").
+    throw new InventoryError(source, [{ path: '(syntax)', message: errorMessage(err) }], err);
+  }
+}
+
+function readJson(text: string, source: string): unknown {
+  try {
+    // Editors on Windows may save a byte-order mark, which JSON.parse refuses.
+    return JSON.parse(text.replace(/^\uFEFF/, '')) as unknown;
+  } catch (err) {
+    const message = errorMessage(err);
+    // V8 names an offset for most mistakes; for an unexpected token it quotes the surrounding text instead.
+    const position = /at position (\d+)/.exec(message)?.[1];
+    const offset = position !== undefined ? Number(position) : message.includes('end of JSON input') ? text.length : undefined;
+    const problem = { path: '(syntax)', message };
+    throw new InventoryError(source, [withLine(problem, offset === undefined ? undefined : lineAt(text, offset))], err);
+  }
+}
+
+/** A missing field reads better as "required" than as "received undefined". */
+function requiredField(issue: z.core.$ZodRawIssue): string | undefined {
+  if (issue.input !== undefined) return undefined;
+  if (issue.code === 'invalid_type') return `required (expected ${issue.expected})`;
+  if (issue.code === 'invalid_value') return `required (expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')})`;
+  return undefined;
+}
+
+type LineOf = (path: readonly PropertyKey[]) => number | undefined;
+
+/**
+ * Places a field path on its line. JSON is YAML too, so one locator serves
+ * both formats. It follows the path as far as the document has it and answers
+ * with the deepest line reached: a missing field points at its parent, and a
+ * map entry at its key (a block value such as `nics:` starts a line later).
+ */
+function lineLocator(text: string): LineOf {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  return (path) => {
+    let node: unknown = doc.contents;
+    let offset = startOf(node);
+    for (const key of path) {
+      if (isAlias(node)) node = node.resolve(doc);
+      if (isMap(node)) {
+        const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(key));
+        if (pair === undefined) break;
+        offset = startOf(pair.key) ?? offset;
+        node = pair.value;
+      } else if (isSeq(node) && typeof key === 'number') {
+        node = node.items[key];
+        offset = startOf(node) ?? offset;
+      } else {
+        break;
+      }
+    }
+    return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+  };
+}
+
+function startOf(node: unknown): number | undefined {
+  return isNode(node) ? node.range?.[0] : undefined;
+}
+
+function lineAt(text: string, offset: number): number {
+  return text.slice(0, offset).split('\n').length;
+}
+
+function withLine(problem: InventoryProblem, line: number | undefined): InventoryProblem {
+  return line === undefined ? problem : { ...problem, line };
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
