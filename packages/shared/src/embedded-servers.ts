@@ -65,7 +65,9 @@ async function startProcess(spec: ProcessSpec, options: EmbeddedServerOptions): 
   const dir = options.dataDir ?? (await mkdtemp(join(tmpdir(), `fb-${spec.debianPackage}-`)));
   const port = options.port ?? (await freePort());
   const timeoutMs = options.readyTimeoutMs ?? 15_000;
-  const child = spawn(spec.command, spec.args(port, dir), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Own process group: a terminal's Ctrl-C goes to our parent, which stops the
+  // services first and the servers last, instead of to everything at once.
+  const child = spawn(spec.command, spec.args(port, dir), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   live.add(child);
   let output = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

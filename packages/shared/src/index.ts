@@ -7,5 +7,6 @@ export * from './config.ts';
 export * from './logger.ts';
 export * from './telemetry/index.ts';
 export * from './store/index.ts';
+export * from './bus/index.ts';
 export * from './service.ts';
 export * from './inventory/index.ts';

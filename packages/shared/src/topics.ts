@@ -29,6 +29,15 @@ export interface Topic<S extends z.ZodType = z.ZodType> {
 const topic = <S extends z.ZodType>(subject: string, schema: S, stream?: StreamName): Topic<S> =>
   stream === undefined ? { subject, schema } : { subject, schema, stream };
 
+type CommandTopics = { readonly [K in CommandKind]: Topic<(typeof commandSchemas)[K]> };
+const commandTopics: CommandTopics = {
+  power: topic(subjects.command('power'), commandSchemas.power, streams.commands),
+  net: topic(subjects.command('net'), commandSchemas.net, streams.commands),
+  storage: topic(subjects.command('storage'), commandSchemas.storage, streams.commands),
+  boot: topic(subjects.command('boot'), commandSchemas.boot, streams.commands),
+  vm: topic(subjects.command('vm'), commandSchemas.vm, streams.commands),
+};
+
 export const topics = {
   heartbeat: (site: string, rack: string, host: string) => topic(subjects.heartbeat(site, rack, host), Heartbeat),
   heartbeats: topic(subjects.heartbeatAll, Heartbeat),
@@ -40,7 +49,7 @@ export const topics = {
   drillStart: topic(subjects.drillStart, DrillStart, streams.events),
   drillStop: topic(subjects.drillStop, DrillStop, streams.events),
 
-  command: <K extends CommandKind>(kind: K) => topic(subjects.command(kind), commandSchemas[kind], streams.commands),
+  command: <K extends CommandKind>(kind: K): CommandTopics[K] => commandTopics[kind],
   commands: topic(subjects.commandsAll, Command, streams.commands),
 
   result: (incidentId: string, commandId: string) =>

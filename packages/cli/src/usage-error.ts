@@ -1,0 +1,4 @@
+/** Bad arguments or unreachable services: the CLI prints the message and exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}

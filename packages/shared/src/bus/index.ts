@@ -1,0 +1,4 @@
+export * from './bus.ts';
+export * from './connection.ts';
+export * from './streams.ts';
+export * from './trace-headers.ts';

@@ -1,0 +1,4 @@
+import { runService } from '@firebreak/shared';
+import { start } from './index.ts';
+
+await runService({ name: 'planner', start });
