@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectBus, ensureStreams, type Bus } from '../src/bus/index.ts';
 import { streams, subjects } from '../src/subjects.ts';
-import { startNats, type TestServer } from '../src/testing/index.ts';
+import { startNats, waitFor, type TestServer } from '../src/testing/index.ts';
 import { sampleCommand } from '../src/testing/samples.ts';
 import { topics } from '../src/topics.ts';
 
@@ -28,14 +28,6 @@ after(async () => {
   await Promise.all(buses.filter((b) => !b.nc.isClosed()).map((b) => b.close()));
   await nats?.stop();
 });
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve = () => {};

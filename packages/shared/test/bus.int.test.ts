@@ -9,7 +9,7 @@ import { FirebreakError, InvalidMessageError } from '../src/errors.ts';
 import { DeadLetter, type CommandResult } from '../src/schemas/index.ts';
 import { headers, streamSubjects, streams, subjects } from '../src/subjects.ts';
 import { ATTR_MESSAGING_DESTINATION_NAME, ATTR_MESSAGING_SYSTEM } from '../src/telemetry/semconv.ts';
-import { startNats, type TestServer } from '../src/testing/index.ts';
+import { startNats, waitFor, type TestServer } from '../src/testing/index.ts';
 import { sampleCommandResult, sampleHeartbeat } from '../src/testing/samples.ts';
 import { topics } from '../src/topics.ts';
 
@@ -31,14 +31,6 @@ after(async () => {
   await bus?.close();
   await nats?.stop();
 });
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Every test works on its own incident id, so its subjects and durable are its own. */
 let nextId = 0;

@@ -12,6 +12,7 @@ import type {
 } from '../schemas/events.schema.ts';
 import type { IncidentProgress } from '../schemas/incident.schema.ts';
 import type { Assignment, Host, Inventory, Server } from '../schemas/inventory.schema.ts';
+import { streams, subjects } from '../subjects.ts';
 
 /*
  * Valid samples of every contract, each call a fresh object so a test may
@@ -304,12 +305,12 @@ export function sampleIncidentProgress(): IncidentProgress {
 
 export function sampleDeadLetter(): DeadLetter {
   return {
-    originalSubject: 'fb.cmd.power',
+    originalSubject: subjects.command('power'),
     reason: 'failed schema validation',
     issues: [{ path: 'fencingToken', message: 'Too small: expected number to be >=0' }],
     payloadBase64: Buffer.from('{"kind":"power","fencingToken":-1}').toString('base64'),
     originalMsgId: 'cmd-9',
-    stream: 'FB_CMDS',
+    stream: streams.commands,
     consumer: 'executor',
     deliveries: 1,
     deadLetteredAt: t0,
