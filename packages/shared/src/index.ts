@@ -10,3 +10,6 @@ export * from './store/index.ts';
 export * from './bus/index.ts';
 export * from './service.ts';
 export * from './inventory/index.ts';
+export * from './secret.ts';
+export * from './credentials.ts';
+export * from './boot-script.ts';

@@ -1,0 +1,290 @@
+/**
+ * The simulated data center's single source of truth. The Redfish, SNMP, SAN
+ * and host simulators are protocol front ends over this model: a Redfish reset
+ * changes a host's power here, the host simulator reacts to it, and an SNMP
+ * SET on a port changes which VLANs that host reaches.
+ */
+import { EventEmitter } from 'node:events';
+import type { Host, Inventory, Server } from '@firebreak/shared';
+import type { LabRecorder } from './recorder.ts';
+
+export type PowerState = 'on' | 'off';
+export type Health = 'OK' | 'Warning' | 'Critical';
+export type HostPhase = 'off' | 'booting' | 'running' | 'boot-failed';
+export type BootTarget = 'None' | 'Pxe' | 'Hdd';
+export type BootEnabled = 'Disabled' | 'Once' | 'Continuous';
+export type LinkState = 'up' | 'down';
+
+/** Fault knobs on one host's BMC; the Redfish simulator obeys them. */
+export interface BmcBehaviour {
+  /** False: connections for this system are dropped, as when the BMC has no power. */
+  reachable: boolean;
+  /** Added to every request for this system. */
+  extraLatencyMs: number;
+  /** The next N requests for this system answer 500 with a Redfish error body. */
+  failNext: number;
+}
+
+export interface HostRuntime {
+  readonly host: Host;
+  power: PowerState;
+  health: Health;
+  bootTarget: BootTarget;
+  bootEnabled: BootEnabled;
+  phase: HostPhase;
+  /** The server identity the host runs (or will boot from disk), null for none. */
+  server: string | null;
+  /** Why the last PXE boot failed. */
+  bootError: string | null;
+  /** Heartbeats stop although the host runs (network isolation of its agent). */
+  isolated: boolean;
+  /** Preemptible work of a repurposable host. */
+  workload: string | null;
+  readonly bmc: BmcBehaviour;
+}
+
+export interface PortRuntime {
+  readonly switchId: string;
+  readonly port: number;
+  readonly hostId: string | null;
+  readonly mac: string | null;
+  admin: LinkState;
+  oper: LinkState;
+  /** Q-BRIDGE dot1qPvid: VLAN for untagged frames. */
+  pvid: number;
+  /** VLANs this port carries (dot1qVlanStaticEgressPorts). */
+  readonly egress: Set<number>;
+  /** VLANs sent untagged (dot1qVlanStaticUntaggedPorts). */
+  readonly untagged: Set<number>;
+}
+
+export interface WorldEvents {
+  power: [hostId: string, state: PowerState];
+  phase: [hostId: string, phase: HostPhase];
+  /** A port's operational status changed: what linkUp/linkDown traps report. */
+  link: [port: PortRuntime, state: LinkState];
+}
+
+export const DEFAULT_VLAN = 1;
+
+const portKey = (switchId: string, port: number): string => `${switchId}:${port}`;
+
+export class World extends EventEmitter<WorldEvents> {
+  readonly inventory: Inventory;
+  private readonly hosts = new Map<string, HostRuntime>();
+  private readonly ports = new Map<string, PortRuntime>();
+  private readonly portsByMac = new Map<string, PortRuntime>();
+  /** Cable or far-end state per port; absent means up. */
+  private readonly carrier = new Map<string, LinkState>();
+  private readonly servers = new Map<string, Server>();
+  private readonly switchFabric = new Map<string, string>();
+  private readonly vlanFabric = new Map<number, string>();
+  private readonly lunFabric = new Map<string, string>();
+  /** LUN masking: which initiators may see each LUN. */
+  private readonly masking = new Map<string, Set<string>>();
+
+  constructor(
+    inventory: Inventory,
+    readonly recorder: LabRecorder,
+  ) {
+    super();
+    this.setMaxListeners(0);
+    this.inventory = inventory;
+    for (const s of inventory.servers) this.servers.set(s.id, s);
+    for (const sw of inventory.switches) this.switchFabric.set(sw.id, sw.fabric);
+    for (const v of inventory.vlans) this.vlanFabric.set(v.id, v.fabric);
+    const arrayFabric = new Map(inventory.storageArrays.map((a) => [a.id, a.fabric]));
+    for (const lun of inventory.luns) this.lunFabric.set(lun.id, arrayFabric.get(lun.array) ?? '');
+    for (const host of inventory.hosts) {
+      this.hosts.set(host.id, initialRuntime(host));
+      for (const nic of host.nics) {
+        const port: PortRuntime = {
+          switchId: nic.switch,
+          port: nic.port,
+          hostId: host.id,
+          mac: nic.mac,
+          admin: 'up',
+          oper: 'up',
+          pvid: DEFAULT_VLAN,
+          egress: new Set([DEFAULT_VLAN]),
+          untagged: new Set([DEFAULT_VLAN]),
+        };
+        this.ports.set(portKey(nic.switch, nic.port), port);
+        this.portsByMac.set(nic.mac, port);
+      }
+    }
+    this.applyAssignments();
+  }
+
+  /** Production as the inventory describes it: assigned servers running, wired and granted their LUNs. */
+  private applyAssignments(): void {
+    const vlansByHost = new Map<string, number[]>();
+    for (const a of this.inventory.assignments) {
+      const server = this.servers.get(a.server);
+      if (!server) continue;
+      const hostId = a.mode === 'bare-metal' ? a.host : a.hypervisor;
+      const rt = this.hosts.get(hostId);
+      if (!rt) continue;
+      if (a.mode === 'bare-metal') {
+        rt.server = server.id;
+        rt.power = 'on';
+        rt.phase = 'running';
+      }
+      vlansByHost.set(hostId, [...(vlansByHost.get(hostId) ?? []), ...server.vlans]);
+      if (rt.host.hba) for (const lun of server.luns) this.grant(lun, rt.host.hba.initiator, { quiet: true });
+    }
+    for (const [hostId, vlans] of vlansByHost) {
+      const host = this.host(hostId).host;
+      for (const nic of host.nics) {
+        const p = this.port(nic.switch, nic.port);
+        const [first = DEFAULT_VLAN] = vlans;
+        p.pvid = first;
+        p.egress.clear();
+        p.untagged.clear();
+        for (const v of vlans) p.egress.add(v);
+        p.untagged.add(first);
+      }
+    }
+  }
+
+  host(id: string): HostRuntime {
+    const rt = this.hosts.get(id);
+    if (!rt) throw new Error(`lab: no host "${id}"`);
+    return rt;
+  }
+
+  hasHost(id: string): boolean {
+    return this.hosts.has(id);
+  }
+
+  allHosts(): IterableIterator<HostRuntime> {
+    return this.hosts.values();
+  }
+
+  server(id: string): Server | undefined {
+    return this.servers.get(id);
+  }
+
+  port(switchId: string, port: number): PortRuntime {
+    const p = this.ports.get(portKey(switchId, port));
+    if (!p) throw new Error(`lab: switch "${switchId}" has no port ${port}`);
+    return p;
+  }
+
+  portsOf(switchId: string): PortRuntime[] {
+    return [...this.ports.values()].filter((p) => p.switchId === switchId).sort((a, b) => a.port - b.port);
+  }
+
+  /** Power changes land here after the BMC's delay; the host simulator boots or stops on the event. */
+  setPower(hostId: string, state: PowerState): void {
+    const rt = this.host(hostId);
+    if (rt.power === state) return;
+    rt.power = state;
+    this.recorder.record('host', state === 'on' ? 'powered-on' : 'powered-off', { host: hostId });
+    if (state === 'off') this.setPhase(hostId, 'off');
+    this.emit('power', hostId, state);
+  }
+
+  setPhase(hostId: string, phase: HostPhase): void {
+    const rt = this.host(hostId);
+    if (rt.phase === phase) return;
+    rt.phase = phase;
+    this.emit('phase', hostId, phase);
+  }
+
+  setPortAdmin(switchId: string, port: number, admin: LinkState): void {
+    const p = this.port(switchId, port);
+    p.admin = admin;
+    this.updateOper(p);
+  }
+
+  /** Cable or far-end state: a burned host's ports go down whatever their admin status. */
+  setPortCarrier(switchId: string, port: number, carrier: LinkState): void {
+    const p = this.port(switchId, port);
+    this.carrier.set(portKey(switchId, port), carrier);
+    this.updateOper(p);
+  }
+
+  private updateOper(p: PortRuntime): void {
+    const carrier = this.carrier.get(portKey(p.switchId, p.port)) ?? 'up';
+    const oper: LinkState = p.admin === 'up' && carrier === 'up' ? 'up' : 'down';
+    if (oper === p.oper) return;
+    p.oper = oper;
+    this.recorder.record('switch', oper === 'up' ? 'link-up' : 'link-down', {
+      ...(p.hostId !== null && { host: p.hostId }),
+      detail: { switch: p.switchId, port: p.port },
+    });
+    this.emit('link', p, oper);
+  }
+
+  grant(lun: string, initiator: string, options: { quiet?: boolean } = {}): void {
+    let set = this.masking.get(lun);
+    if (!set) this.masking.set(lun, (set = new Set()));
+    set.add(initiator.toLowerCase());
+    if (!options.quiet) this.recorder.record('san', 'grant', { detail: { lun, initiator } });
+  }
+
+  revoke(lun: string, initiator: string): void {
+    this.masking.get(lun)?.delete(initiator.toLowerCase());
+    this.recorder.record('san', 'revoke', { detail: { lun, initiator } });
+  }
+
+  /** Removes an initiator from every LUN: fabric fencing of a dead host. */
+  revokeAll(initiator: string): string[] {
+    const removed: string[] = [];
+    for (const [lun, set] of this.masking) if (set.delete(initiator.toLowerCase())) removed.push(lun);
+    this.recorder.record('san', 'revoke-all', { detail: { initiator, luns: removed } });
+    return removed;
+  }
+
+  lunsVisibleTo(initiator: string): string[] {
+    const id = initiator.toLowerCase();
+    return [...this.masking].filter(([, set]) => set.has(id)).map(([lun]) => lun).sort();
+  }
+
+  /** An initiator sees a LUN when masking allows it and both sit on the same storage fabric. */
+  canSee(hostId: string, lun: string): boolean {
+    const hba = this.host(hostId).host.hba;
+    if (!hba) return false;
+    return this.lunFabric.get(lun) === hba.fabric && (this.masking.get(lun)?.has(hba.initiator.toLowerCase()) ?? false);
+  }
+
+  /** True when some up port of the host carries the VLAN on the VLAN's own fabric. */
+  hostOnVlan(hostId: string, vlan: number): boolean {
+    return this.host(hostId).host.nics.some((nic) => {
+      const p = this.port(nic.switch, nic.port);
+      return p.oper === 'up' && p.egress.has(vlan) && this.switchFabric.get(nic.switch) === (this.vlanFabric.get(vlan) ?? this.switchFabric.get(nic.switch));
+    });
+  }
+
+  /** Whether two NICs can talk: both ports up, same switch fabric, a VLAN in common. */
+  reachable(macA: string, macB: string): boolean {
+    const a = this.portByMac(macA);
+    const b = this.portByMac(macB);
+    if (!a || !b || a.oper !== 'up' || b.oper !== 'up') return false;
+    if (this.switchFabric.get(a.switchId) !== this.switchFabric.get(b.switchId)) return false;
+    for (const v of a.egress) if (b.egress.has(v)) return true;
+    return false;
+  }
+
+  portByMac(mac: string): PortRuntime | undefined {
+    return this.portsByMac.get(mac.toLowerCase());
+  }
+}
+
+function initialRuntime(host: Host): HostRuntime {
+  const on = host.role !== 'spare';
+  return {
+    host,
+    power: on ? 'on' : 'off',
+    health: 'OK',
+    bootTarget: 'None',
+    bootEnabled: 'Disabled',
+    phase: on ? 'running' : 'off',
+    server: null,
+    bootError: null,
+    isolated: false,
+    workload: host.role === 'repurposable' ? (host.workload?.name ?? 'batch') : null,
+    bmc: { reachable: true, extraLatencyMs: 0, failNext: 0 },
+  };
+}
