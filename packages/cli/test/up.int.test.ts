@@ -19,7 +19,7 @@ test('cli - an unknown command exits 2 naming it, with the usage', () => {
   const run = spawnSync(process.execPath, [bin, 'explode'], { encoding: 'utf8' });
   assert.equal(run.status, 2);
   assert.match(run.stderr, /unknown command "explode"/);
-  assert.match(run.stderr, /usage: firebreak/);
+  assert.match(run.stderr, /firebreak help/);
 });
 
 test('cli - an unknown flag exits 2 naming it', () => {

@@ -82,6 +82,7 @@ export class World extends EventEmitter<WorldEvents> {
   private readonly lunFabric = new Map<string, string>();
   /** LUN masking: which initiators may see each LUN. */
   private readonly masking = new Map<string, Set<string>>();
+  private readonly hostByInitiator = new Map<string, string>();
 
   constructor(
     inventory: Inventory,
@@ -97,6 +98,7 @@ export class World extends EventEmitter<WorldEvents> {
     for (const lun of inventory.luns) this.lunFabric.set(lun.id, arrayFabric.get(lun.array) ?? '');
     for (const host of inventory.hosts) {
       this.hosts.set(host.id, initialRuntime(host));
+      if (host.hba) this.hostByInitiator.set(host.hba.initiator.toLowerCase(), host.id);
       for (const nic of host.nics) {
         const port: PortRuntime = {
           switchId: nic.switch,
@@ -217,24 +219,52 @@ export class World extends EventEmitter<WorldEvents> {
     this.emit('link', p, oper);
   }
 
+  /** A LUN made at run time (a drill's clone) on an array, so hosts on its fabric can see it. */
+  addLun(lun: string, arrayId: string): void {
+    const array = this.inventory.storageArrays.find((a) => a.id === arrayId);
+    if (!array) throw new Error(`lab: no storage array "${arrayId}"`);
+    this.lunFabric.set(lun, array.fabric);
+  }
+
+  removeLun(lun: string): void {
+    this.lunFabric.delete(lun);
+    this.masking.delete(lun);
+  }
+
+  hasLun(lun: string): boolean {
+    return this.lunFabric.has(lun);
+  }
+
+  /** The inventory host an initiator belongs to, so SAN actions count per host. */
+  hostOfInitiator(initiator: string): string | undefined {
+    return this.hostByInitiator.get(initiator.toLowerCase());
+  }
+
   grant(lun: string, initiator: string, options: { quiet?: boolean } = {}): void {
     let set = this.masking.get(lun);
     if (!set) this.masking.set(lun, (set = new Set()));
     set.add(initiator.toLowerCase());
-    if (!options.quiet) this.recorder.record('san', 'grant', { detail: { lun, initiator } });
+    if (!options.quiet) this.recorder.record('san', 'grant', { host: this.hostOfInitiator(initiator), detail: { lun, initiator } });
   }
 
   revoke(lun: string, initiator: string): void {
     this.masking.get(lun)?.delete(initiator.toLowerCase());
-    this.recorder.record('san', 'revoke', { detail: { lun, initiator } });
+    this.recorder.record('san', 'revoke', { host: this.hostOfInitiator(initiator), detail: { lun, initiator } });
   }
 
-  /** Removes an initiator from every LUN: fabric fencing of a dead host. */
-  revokeAll(initiator: string): string[] {
+  /** Removes an initiator from the given LUNs (default every LUN): fabric fencing of a dead host. */
+  revokeAll(initiator: string, within?: ReadonlySet<string>): string[] {
     const removed: string[] = [];
-    for (const [lun, set] of this.masking) if (set.delete(initiator.toLowerCase())) removed.push(lun);
-    this.recorder.record('san', 'revoke-all', { detail: { initiator, luns: removed } });
+    for (const [lun, set] of this.masking) {
+      if (within && !within.has(lun)) continue;
+      if (set.delete(initiator.toLowerCase())) removed.push(lun);
+    }
+    this.recorder.record('san', 'revoke-all', { host: this.hostOfInitiator(initiator), detail: { initiator, luns: removed } });
     return removed;
+  }
+
+  initiatorsOf(lun: string): string[] {
+    return [...(this.masking.get(lun) ?? [])].sort();
   }
 
   lunsVisibleTo(initiator: string): string[] {

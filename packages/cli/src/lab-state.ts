@@ -1,0 +1,39 @@
+/**
+ * Where a running `firebreak lab` or `firebreak up` says how to reach it, so
+ * later commands (`firebreak burn rack r2`) find it without flags.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+export const LabState = z.object({
+  controlUrl: z.string(),
+  natsUrl: z.string(),
+  redisUrl: z.string(),
+  inventoryPath: z.string(),
+  pid: z.number().int(),
+});
+export type LabState = z.infer<typeof LabState>;
+
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.FB_STATE_DIR ?? '.firebreak');
+}
+
+const statePath = (dir: string): string => join(dir, 'lab.json');
+
+export async function writeLabState(dir: string, state: LabState): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(statePath(dir), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+export async function readLabState(dir: string): Promise<LabState | undefined> {
+  try {
+    return LabState.parse(JSON.parse(await readFile(statePath(dir), 'utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function clearLabState(dir: string): Promise<void> {
+  await rm(statePath(dir), { force: true });
+}

@@ -1,0 +1,117 @@
+/**
+ * One small interface per hardware capability, shaped after Ironic's driver
+ * interfaces and bmclib's providers. Methods *ensure* a state (idempotent,
+ * never toggling) and take an AbortSignal that carries the caller's deadline.
+ * Failures throw `DriverError`; a state that was requested but has not landed
+ * yet is a `StepResult` with `done: false`, not an error.
+ */
+
+/** The outcome of one ensure-step, like metal3's provisioner `Result{Dirty, RequeueAfter}`. */
+export interface StepResult {
+  /** The state holds, read back from the device. */
+  done: boolean;
+  /** When not done: ask again after this long. */
+  retryAfterMs?: number;
+  /** What happened, for logs and incident reports. */
+  message: string;
+}
+
+export interface Driver<Capability extends string = string> {
+  /** The provider, as inventories name it (`redfish`, `snmp`, …). */
+  readonly name: string;
+  readonly capabilities: readonly Capability[];
+  /** Checks configuration (addresses, credentials present, CA bundle readable) without touching the device. */
+  validate(): Promise<void>;
+  /** Releases sessions and connections. */
+  close(): Promise<void>;
+}
+
+export type PowerState = 'on' | 'off' | 'unknown';
+export type Health = 'OK' | 'Warning' | 'Critical' | 'unknown';
+
+export interface PowerStatus {
+  powerState: PowerState;
+  health: Health;
+}
+
+export type PowerCapability = 'status' | 'power-on' | 'power-off' | 'next-boot-pxe';
+
+export interface PowerDriver extends Driver<PowerCapability> {
+  status(signal: AbortSignal): Promise<PowerStatus>;
+  /** Sets, never toggles: no action is sent when the machine is already there. */
+  ensurePower(target: 'on' | 'off', signal: AbortSignal): Promise<StepResult>;
+  /** The next boot (only) goes to the network. */
+  setNextBootPxe(signal: AbortSignal): Promise<StepResult>;
+}
+
+/*
+ * The drivers below are declared for the executor's later issues; no
+ * implementation exists yet.
+ */
+
+/** A switch port as the inventory names it. */
+export interface SwitchPort {
+  switch: string;
+  port: number;
+}
+
+export interface PortState {
+  admin: 'up' | 'down';
+  oper: 'up' | 'down';
+  /** VLAN of untagged frames (Q-BRIDGE dot1qPvid). */
+  pvid: number;
+  /** Every VLAN the port carries; `untagged` is the subset sent untagged. */
+  vlans: readonly number[];
+  untagged: readonly number[];
+}
+
+export type NetCapability = 'access-vlan' | 'trunk' | 'port-admin' | 'read';
+
+export interface NetDriver extends Driver<NetCapability> {
+  /** The port carries exactly this VLAN, untagged. */
+  setAccessVlan(port: SwitchPort, vlan: number, signal: AbortSignal): Promise<StepResult>;
+  /** The port carries exactly these VLANs tagged, `native` (if any) untagged. */
+  setTrunk(port: SwitchPort, vlans: readonly number[], native: number | undefined, signal: AbortSignal): Promise<StepResult>;
+  /** Fabric fencing: the port is administratively down. */
+  shutPort(port: SwitchPort, signal: AbortSignal): Promise<StepResult>;
+  openPort(port: SwitchPort, signal: AbortSignal): Promise<StepResult>;
+  read(port: SwitchPort, signal: AbortSignal): Promise<PortState>;
+}
+
+export type StorageCapability = 'grant' | 'revoke' | 'list';
+
+export interface StorageDriver extends Driver<StorageCapability> {
+  /** LUN masking: `initiator` (WWPN or IQN) may see `lun`. */
+  grant(lun: string, initiator: string, signal: AbortSignal): Promise<StepResult>;
+  revoke(lun: string, initiator: string, signal: AbortSignal): Promise<StepResult>;
+  /** LUNs the initiator may see. */
+  list(initiator: string, signal: AbortSignal): Promise<string[]>;
+}
+
+export type BootCapability = 'configure' | 'clear';
+
+export interface BootDriver extends Driver<BootCapability> {
+  /** The host with this MAC boots `image` over iPXE on its next network boot. */
+  configure(mac: string, image: string, signal: AbortSignal): Promise<StepResult>;
+  clear(mac: string, signal: AbortSignal): Promise<StepResult>;
+}
+
+export interface VmSpec {
+  /** The server id the VM runs. */
+  name: string;
+  cpus: number;
+  memoryGiB: number;
+  image: string;
+  vlans: readonly number[];
+  luns: readonly string[];
+}
+
+export type VmCapability = 'define' | 'start' | 'stop' | 'undefine';
+
+/** One hypervisor host. */
+export interface VmDriver extends Driver<VmCapability> {
+  define(spec: VmSpec, signal: AbortSignal): Promise<StepResult>;
+  start(name: string, signal: AbortSignal): Promise<StepResult>;
+  stop(name: string, signal: AbortSignal): Promise<StepResult>;
+  undefine(name: string, signal: AbortSignal): Promise<StepResult>;
+}

@@ -1,0 +1,5 @@
+export * from './driver.ts';
+export * from './driver-error.ts';
+export * from './power/redfish-errors.ts';
+export * from './power/redfish-client.ts';
+export * from './power/redfish.driver.ts';

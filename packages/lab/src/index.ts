@@ -1,0 +1,14 @@
+export * from './world.ts';
+export * from './recorder.ts';
+export * from './faults.ts';
+export * from './control-api.ts';
+export * from './lab.ts';
+export * from './topology/index.ts';
+export { startBmcSimulator } from './redfish/bmc-simulator.ts';
+export { startSwitchSimulator } from './snmp/switch-simulator.ts';
+export { startSanSimulator } from './san/san-simulator.ts';
+export { startHostSimulator } from './hosts/host-simulator.ts';
+export type { BmcSimulator, BmcSimulatorOptions, BmcEndpoint } from './redfish/bmc-simulator.ts';
+export type { SwitchSimulator } from './snmp/switch-simulator.ts';
+export type { SanSimulator } from './san/san-simulator.ts';
+export type { HostSimulator } from './hosts/host-simulator.ts';
