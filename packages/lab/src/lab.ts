@@ -132,7 +132,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     const faults = new Faults(world);
     stops.push(() => faults.stop());
 
-    const bmc = await startBmcSimulator(world, { powerDelayMs: options.powerDelayMs ?? 1_000 });
+    // Like a real fleet, some BMCs (every third rack's) have no SessionService and speak basic auth only.
+    const basicOnly = inventory.racks
+      .filter((_, i) => i % 3 === 2)
+      .flatMap((r) => inventory.hosts.filter((h) => h.rack === r.id).map((h) => h.bmc.address));
+    const bmc = await startBmcSimulator(world, { powerDelayMs: options.powerDelayMs ?? 1_000, withoutSessionService: [...new Set(basicOnly)] });
     stops.push(() => bmc.stop());
     await writeFile(caBundlePath, bmc.caCertPem);
     const switches = await startSwitchSimulator(world, { trapReceivers: options.trapReceivers ?? [] });

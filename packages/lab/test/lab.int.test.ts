@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
+import { RedfishPowerDriver } from '@firebreak/drivers';
 import { Heartbeat, subjects } from '@firebreak/shared';
 import { freePort, startNats, waitFor, type TestServer } from '@firebreak/shared/testing';
 import { startLab, type Lab } from '../src/index.ts';
@@ -85,9 +86,42 @@ test('lab - burning a rack stops exactly its heartbeats and BMCs and sends its l
     .sort();
   assert.deepEqual(got, expected);
 
+  // The production Redfish driver, configured only from the written inventory: the rack's BMCs are dark, others answer.
+  const probe = async (hostId: string): Promise<string> => {
+    const host = lab.inventory.hosts.find((h) => h.id === hostId);
+    assert.ok(host);
+    const driver = await RedfishPowerDriver.fromInventory(host.bmc, { requestTimeoutMs: 500 });
+    try {
+      return (await driver.status(AbortSignal.timeout(2_000))).powerState;
+    } catch (err) {
+      return `error: ${(err as Error).message}`;
+    } finally {
+      await driver.close();
+    }
+  };
+  for (const h of inRack.slice(0, 2)) assert.match(await probe(h.id), /^error: /, `${h.id}'s BMC must be unreachable`);
+  for (const id of outside.slice(0, 2)) assert.equal(await probe(id), 'on');
+
   // The lab's ordered event log tells the same story.
   assert.equal(lab.recorder.count('fault', 'burn-rack'), 1);
-  for (const h of inRack) assert.equal(lab.world.host(h.id).bmc.reachable, false);
+});
+
+test('lab - basic-auth-only BMCs (every third rack) still serve the driver in auto mode', async () => {
+  const logins = (address: string): number =>
+    lab.recorder.events({ source: 'bmc', action: 'login' }).filter((e) => e.detail?.endpoint === address).length;
+  for (const rack of ['r1', 'r3']) {
+    const host = lab.inventory.hosts.find((h) => h.rack === rack && lab.world.host(h.id).power === 'on');
+    assert.ok(host);
+    assert.equal(host.bmc.auth, 'auto');
+    const driver = await RedfishPowerDriver.fromInventory(host.bmc, { requestTimeoutMs: 1_000 });
+    try {
+      assert.equal((await driver.status(AbortSignal.timeout(3_000))).powerState, 'on');
+    } finally {
+      await driver.close();
+    }
+    if (rack === 'r1') assert.ok(logins(host.bmc.address) > 0, 'a BMC with SessionService gets a session');
+    else assert.equal(logins(host.bmc.address), 0, 'no session on a BMC without SessionService');
+  }
 });
 
 test('lab - a bad fault request is refused with a reason and the lab keeps going', async () => {
