@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@firebreak/shared';
 import { printLab, startLabWithInfrastructure, type LabCommandOptions } from './lab.ts';
 import { renderLogLine } from './log-view.ts';
 
@@ -32,7 +33,9 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 export async function up(options: LabCommandOptions): Promise<number> {
-  const running = await startLabWithInfrastructure(options);
+  // The lab's switches send their link traps to the detector.
+  const trapPort = await freePort();
+  const running = await startLabWithInfrastructure({ ...options, trapReceivers: [...(options.trapReceivers ?? []), `127.0.0.1:${trapPort}`] });
   printLab(running.lab);
   const d = running.lab.describe();
   const env = {
@@ -40,6 +43,7 @@ export async function up(options: LabCommandOptions): Promise<number> {
     NATS_URL: running.infra.natsUrl,
     REDIS_URL: running.infra.redisUrl,
     FB_INVENTORY: d.inventoryPath,
+    FB_TRAP_PORT: String(trapPort),
   };
   const children = new Map<string, ChildProcess>();
   for (const name of services) children.set(name, startService(name, env));

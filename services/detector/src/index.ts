@@ -1,4 +1,47 @@
-import type { BaseConfig, ServiceContext } from '@firebreak/shared';
+import { loadInventoryFile, resolveCredentials, type ServiceContext } from '@firebreak/shared';
+import type { DetectorConfig } from './config.ts';
+import { startDetector } from './detector.ts';
 
-/** Heartbeat, BMC and SNMP failure detection arrives with issue #4. */
-export async function start(_ctx: ServiceContext<BaseConfig>): Promise<void> {}
+export { detectorConfigSchema, type DetectorConfig } from './config.ts';
+export { startDetector, type Detector, type DetectorOptions } from './detector.ts';
+export { verdictIds } from './verdicts.ts';
+
+export async function start(ctx: ServiceContext<DetectorConfig>): Promise<() => Promise<void>> {
+  const { config, logger, bus } = ctx;
+  const inventory = await loadInventoryFile(config.FB_INVENTORY);
+  const communities: string[] = [];
+  for (const sw of inventory.switches) {
+    const community = (await resolveCredentials(sw.credentialsRef)).community;
+    if (community) communities.push(community.reveal());
+  }
+  const detector = await startDetector({
+    inventory,
+    bus,
+    logger,
+    detectorId: config.SERVICE_INSTANCE_ID,
+    heartbeat:
+      config.FB_HB_MODE === 'fixed'
+        ? { kind: 'fixed', intervalMs: config.FB_HB_INTERVAL_MS, missed: config.FB_HB_MISSED }
+        : {
+            kind: 'phi',
+            intervalMs: config.FB_HB_INTERVAL_MS,
+            threshold: config.FB_HB_PHI_THRESHOLD,
+            minStdMs: config.FB_HB_INTERVAL_MS / 10,
+            windowSize: 100,
+            maxSilenceMs: config.FB_HB_INTERVAL_MS * config.FB_HB_MISSED * 2,
+          },
+    bmcTimeoutMs: config.FB_BMC_TIMEOUT_MS,
+    bmcPollIntervalMs: config.FB_BMC_POLL_INTERVAL_MS,
+    bmcPollConcurrency: config.FB_BMC_POLL_CONCURRENCY,
+    trapPort: config.FB_TRAP_PORT,
+    trapCommunities: communities,
+    correlation: {
+      windowMs: config.FB_CORRELATION_WINDOW_MS,
+      minHosts: config.FB_DOMAIN_MIN_HOSTS,
+      minFraction: config.FB_DOMAIN_MIN_FRACTION,
+    },
+    recoverHoldMs: config.FB_RECOVER_HOLD_MS,
+  });
+  logger.info({ hosts: inventory.hosts.length, trapPort: detector.trapPort }, 'watching heartbeats, BMCs and SNMP traps');
+  return () => detector.stop();
+}

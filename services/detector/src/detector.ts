@@ -1,0 +1,238 @@
+/**
+ * The detector: heartbeats, BMC health and SNMP link traps in; verdicts out.
+ * It never acts on hardware. A silent host is asked about over its BMC before
+ * any verdict: on and healthy means isolated (`host.suspect`, no failover);
+ * off, critical or unreachable means failed, and failures that land together
+ * in one failure domain are reported as one `domain.failed`.
+ */
+import { subjects, type Bus, type Evidence, type FailureCause, type Inventory, type Logger } from '@firebreak/shared';
+import { classify, type BmcEvidence, BmcProber } from './bmc/bmc-prober.ts';
+import { BmcHealthPoller } from './bmc/health-poller.ts';
+import { Correlator, type FailureCandidate } from './correlation/correlator.ts';
+import { buildDomainMap } from './correlation/failure-domains.ts';
+import { HeartbeatTracker, type ExpiredInfo, type HeartbeatMode } from './heartbeat/heartbeat-tracker.ts';
+import { DetectorMetrics } from './metrics.ts';
+import { LinkState } from './snmp/link-state.ts';
+import { startTrapReceiver } from './snmp/trap-receiver.ts';
+import { VerdictPublisher } from './verdicts.ts';
+
+export interface DetectorOptions {
+  inventory: Inventory;
+  bus: Bus;
+  logger: Logger;
+  /** Names this detector in verdicts. */
+  detectorId: string;
+  heartbeat: HeartbeatMode;
+  bmcTimeoutMs: number;
+  /** 0 turns BMC health polling off. */
+  bmcPollIntervalMs: number;
+  bmcPollConcurrency: number;
+  /** UDP port for SNMP traps; undefined turns the receiver off, 0 picks a free port. */
+  trapPort?: number;
+  /** SNMP communities accepted on traps. */
+  trapCommunities?: string[];
+  correlation: { windowMs: number; minHosts: number; minFraction: number };
+  /** A recovered host must stay up this long before `host.recovered`: flapping is damped. */
+  recoverHoldMs: number;
+}
+
+export interface Detector {
+  readonly trapPort: number | undefined;
+  stats(): Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+/** What the detector knows about a host it has doubts about; healthy hosts have no entry. */
+interface Doubt {
+  state: 'probing' | 'pending' | 'failed' | 'suspect';
+  epoch: number;
+  since: number;
+  recoverTimer?: NodeJS.Timeout;
+}
+
+/** BMC-reported failures of a host that still heartbeats share an epoch per window, so peers agree. */
+const BMC_EPOCH_BUCKET_MS = 60_000;
+
+export async function startDetector(options: DetectorOptions): Promise<Detector> {
+  const { inventory, bus, logger, detectorId } = options;
+  const hostsById = new Map(inventory.hosts.map((h) => [h.id, h]));
+  const verdicts = new VerdictPublisher(bus, logger);
+  const metrics = new DetectorMetrics();
+  const doubts = new Map<string, Doubt>();
+  const intervalMs = options.heartbeat.intervalMs;
+
+  const prober = new BmcProber(inventory, { timeoutMs: options.bmcTimeoutMs, logger });
+  const publishFailure = (c: FailureCandidate): void => {
+    const host = hostsById.get(c.host);
+    if (!host) return;
+    metrics.detected(Date.now() - (c.evidence.lastHeartbeatAt ?? Date.now()));
+    void verdicts
+      .hostFailed({ host: host.id, site: host.site, rack: host.rack, epoch: c.epoch, detectedAt: Date.now(), detector: detectorId, cause: c.cause, evidence: c.evidence })
+      .catch(() => undefined);
+  };
+
+  const correlator = new Correlator({
+    domains: buildDomainMap(inventory),
+    windowMs: options.correlation.windowMs,
+    maxHoldMs: intervalMs + options.correlation.windowMs,
+    minHosts: options.correlation.minHosts,
+    minFraction: options.correlation.minFraction,
+    isMonitored: (id) => tracker.isArmed(id),
+    // Silent longer than a healthy host ever is (1.5 periods), but not yet in doubt.
+    isOverdue: (id) => !doubts.has(id) && tracker.isArmed(id) && tracker.silenceMs(id) > 1.5 * intervalMs,
+    emitHost: (c) => {
+      const d = doubts.get(c.host);
+      if (d) d.state = 'failed';
+      publishFailure(c);
+    },
+    emitDomain: (domain, failures) => {
+      for (const c of failures) {
+        const d = doubts.get(c.host);
+        if (d) d.state = 'failed';
+        metrics.detected(Date.now() - (c.evidence.lastHeartbeatAt ?? Date.now()));
+      }
+      const lastBeats = failures.map((c) => c.evidence.lastHeartbeatAt ?? c.confirmedAt);
+      void verdicts
+        .domainFailed({
+          domain,
+          hosts: failures.map((c) => c.host),
+          causes: [...new Set(failures.map((c) => c.cause))],
+          firstFailureAt: Math.min(...lastBeats),
+          detectedAt: Date.now(),
+          epoch: Math.min(...failures.map((c) => c.epoch)),
+          detector: detectorId,
+        })
+        .catch(() => undefined);
+    },
+  });
+
+  /** Asks the BMC, then reports the host isolated or hands the failure to the correlator. */
+  const investigate = async (hostId: string, epoch: number, evidence: Evidence, fallbackCause: FailureCause): Promise<void> => {
+    const host = hostsById.get(hostId);
+    if (!host || doubts.has(hostId)) return;
+    const doubt: Doubt = { state: 'probing', epoch, since: Date.now() };
+    doubts.set(hostId, doubt);
+    const bmc: BmcEvidence = await prober.probe(hostId);
+    if (doubts.get(hostId) !== doubt) return; // it came back while we asked
+    const verdict = classify(bmc);
+    const full: Evidence = { ...evidence, bmc };
+    if (verdict.kind === 'suspect') {
+      doubt.state = 'suspect';
+      void verdicts
+        .hostSuspect({ host: host.id, site: host.site, rack: host.rack, epoch, detectedAt: Date.now(), detector: detectorId, evidence: full })
+        .catch(() => undefined);
+      return;
+    }
+    doubt.state = 'pending';
+    correlator.add({ host: hostId, cause: fallbackCause === 'link-down' ? 'link-down' : verdict.cause, evidence: full, epoch, confirmedAt: Date.now() });
+  };
+
+  const onExpired = (info: ExpiredInfo): void => {
+    void investigate(
+      info.host,
+      info.lastHeartbeatAt,
+      { lastHeartbeatAt: info.lastHeartbeatAt, missedHeartbeats: info.missed, ...(info.phi !== undefined && { phi: info.phi }) },
+      'heartbeat-lost',
+    );
+  };
+
+  // Callbacks above refer to the tracker; they run only after start().
+  const tracker = new HeartbeatTracker(
+    inventory.hosts.map((h) => ({ id: h.id, site: h.site, rack: h.rack })),
+    {
+      mode: options.heartbeat,
+      onExpired,
+      onResumed: (info) => {
+        const doubt = doubts.get(info.host);
+        if (!doubt) return;
+        if (doubt.state === 'probing' || doubt.state === 'pending') {
+          // A false alarm caught in time: nothing was published.
+          correlator.withdraw(info.host);
+          doubts.delete(info.host);
+          return;
+        }
+        clearTimeout(doubt.recoverTimer);
+        doubt.recoverTimer = setTimeout(() => {
+          if (doubts.get(info.host) !== doubt || tracker.isExpired(info.host)) return;
+          doubts.delete(info.host);
+          const host = hostsById.get(info.host);
+          if (!host) return;
+          void verdicts
+            .hostRecovered({
+              host: host.id,
+              site: host.site,
+              rack: host.rack,
+              epoch: doubt.epoch,
+              detectedAt: Date.now(),
+              detector: detectorId,
+              server: info.server,
+              downForMs: Math.max(0, Date.now() - doubt.since),
+            })
+            .catch(() => undefined);
+        }, options.recoverHoldMs);
+      },
+      onUnknownHost: (subject) => logger.warn({ subject }, 'heartbeat from a host not in the inventory; counted and ignored'),
+    },
+  );
+  tracker.start();
+  metrics.observe(() => tracker.stats());
+
+  const sub = bus.nc.subscribe(subjects.heartbeatAll, { callback: (_err, msg) => void tracker.observe(msg.subject, msg.data) });
+
+  const poller =
+    options.bmcPollIntervalMs > 0
+      ? new BmcHealthPoller(prober, () => inventory.hosts.filter((h) => tracker.isArmed(h.id) && !doubts.has(h.id)).map((h) => h.id), {
+          intervalMs: options.bmcPollIntervalMs,
+          maxConcurrent: options.bmcPollConcurrency,
+          backoff: { initialMs: options.bmcPollIntervalMs, maxMs: options.bmcPollIntervalMs * 16 },
+          isExpectedOn: (id) => tracker.isArmed(id) && !tracker.isExpired(id),
+          logger,
+          onUnhealthy: (hostId, bmc, cause) => {
+            if (doubts.has(hostId)) return;
+            const lastBeat = tracker.lastHeartbeatAt(hostId);
+            const epoch = Math.floor(lastBeat / BMC_EPOCH_BUCKET_MS) * BMC_EPOCH_BUCKET_MS;
+            doubts.set(hostId, { state: 'pending', epoch, since: Date.now() });
+            correlator.add({ host: hostId, cause, evidence: { lastHeartbeatAt: lastBeat, bmc }, epoch, confirmedAt: Date.now() });
+          },
+        })
+      : undefined;
+  poller?.start();
+
+  const links = new LinkState(inventory);
+  const traps =
+    options.trapPort === undefined
+      ? undefined
+      : await startTrapReceiver({
+          port: options.trapPort,
+          inventory,
+          communities: options.trapCommunities ?? [],
+          logger,
+          onLink: (event) => {
+            if (!event.host) return;
+            links.update(event.host, event.switch, event.port, event.state);
+            if (event.state === 'down' && links.allLinksDown(event.host) && tracker.isArmed(event.host)) {
+              const lastBeat = tracker.lastHeartbeatAt(event.host);
+              void investigate(
+                event.host,
+                lastBeat,
+                { lastHeartbeatAt: lastBeat, link: { switch: event.switch, port: event.port, status: 'down' } },
+                'link-down',
+              );
+            }
+          },
+        });
+
+  return {
+    trapPort: traps?.port,
+    stats: () => ({ heartbeats: tracker.stats(), traps: traps?.stats(), bmcPoll: poller?.stats(), doubts: doubts.size }),
+    stop: async () => {
+      sub.unsubscribe();
+      tracker.stop();
+      await poller?.stop();
+      correlator.stop();
+      for (const d of doubts.values()) clearTimeout(d.recoverTimer);
+      await traps?.stop();
+      await prober.close();
+    },
+  };
+}

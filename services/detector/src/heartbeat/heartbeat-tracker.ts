@@ -1,0 +1,287 @@
+/**
+ * The detector's hot path: every inventory host's last heartbeat, and the
+ * moment its silence becomes an outage. Per-host state lives in typed arrays
+ * indexed by host number, a heartbeat is looked up by its raw subject in one
+ * map, and deadlines sit on one expiry wheel driven by one timer, so 10,000
+ * hosts cost neither 10,000 timers nor a scan per tick.
+ *
+ * A host is armed by its first valid heartbeat (a powered-off spare never
+ * expires), expires once per outage, and resumes on its next fresh heartbeat.
+ */
+import { subjects } from '@firebreak/shared';
+import { ExpiryWheel } from './expiry-wheel.ts';
+import { parseHeartbeat } from './heartbeat-payload.ts';
+import { PhiAccrualEstimator } from './phi-accrual.ts';
+
+export interface TrackedHost {
+  readonly id: string;
+  readonly site: string;
+  readonly rack: string;
+}
+
+export type HeartbeatMode =
+  /** Expired after `missed` periods of silence. */
+  | { kind: 'fixed'; intervalMs: number; missed: number }
+  /** Expired when phi reaches `threshold` (see phi-accrual.ts), or after `maxSilenceMs` of silence. */
+  | { kind: 'phi'; intervalMs: number; threshold: number; minStdMs: number; windowSize: number; maxSilenceMs?: number };
+
+export const defaultHeartbeatMode = { kind: 'fixed', intervalMs: 1_000, missed: 3 } as const satisfies HeartbeatMode;
+
+export interface ExpiredInfo {
+  host: string;
+  /** The host's own sentAt of its last heartbeat. */
+  lastHeartbeatAt: number;
+  lastSeq: number;
+  /** When the last heartbeat arrived, on the tracker's clock. */
+  receivedAt: number;
+  silenceMs: number;
+  /** Whole heartbeat periods missed. */
+  missed: number;
+  /** Suspicion when it expired (phi mode only). */
+  phi?: number;
+  server: string | null;
+}
+
+export interface ResumedInfo {
+  host: string;
+  /** Silence from the last heartbeat before the outage to the one that ended it. */
+  downForMs: number;
+  seq: number;
+  server: string | null;
+}
+
+export interface HeartbeatTrackerOptions {
+  mode: HeartbeatMode;
+  /**
+   * Milliseconds; must not step. Default: a monotonic clock aligned with the
+   * epoch at start-up, so an NTP step of the wall clock neither expires every
+   * host at once nor stalls expiry.
+   */
+  clock?: () => number;
+  /** Wheel slot and timer period: expiries fire up to this late. Default 10 ms. */
+  slotMs?: number;
+  onExpired(info: ExpiredInfo): void;
+  onResumed(info: ResumedInfo): void;
+  /** Called once per distinct unknown subject (up to a bound, against floods). */
+  onUnknownHost?(subject: string): void;
+}
+
+export interface HeartbeatTrackerStats {
+  /** Inventory hosts. */
+  tracked: number;
+  /** Hosts that have heartbeated at least once, expired ones included. */
+  armed: number;
+  /** Armed hosts currently in an outage. */
+  expired: number;
+  /** Valid heartbeats accepted. */
+  heartbeats: number;
+  /** Valid heartbeats dropped as duplicates or older than one already seen. */
+  stale: number;
+  unknown: number;
+  invalid: number;
+  /** Distinct unknown subjects reported. */
+  unknownSubjects: number;
+}
+
+export type ObserveResult = 'ok' | 'unknown' | 'invalid';
+
+const IDLE = 0;
+const ALIVE = 1;
+const EXPIRED = 2;
+
+const DEFAULT_SLOT_MS = 10;
+const monotonicClock = (): number => performance.timeOrigin + performance.now();
+/** Distinct unknown subjects remembered; past this a flood of new names is counted but not reported. */
+const MAX_UNKNOWN_SUBJECTS = 10_000;
+
+export class HeartbeatTracker {
+  private readonly hosts: readonly TrackedHost[];
+  private readonly bySubject = new Map<string, number>();
+  private readonly byId = new Map<string, number>();
+  private readonly state: Uint8Array;
+  private readonly receivedAt: Float64Array;
+  private readonly sentAt: Float64Array;
+  private readonly seq: Float64Array;
+  private readonly servers: (string | null)[];
+  private readonly wheel: ExpiryWheel;
+  /** Phi mode only. */
+  private readonly phi: PhiAccrualEstimator | undefined;
+  private readonly fixedTimeoutMs: number;
+  private readonly intervalMs: number;
+  private readonly clock: () => number;
+  private readonly options: HeartbeatTrackerOptions;
+  private readonly unknownSeen = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  /** The time the running tick expires hosts at. */
+  private tickNow = 0;
+  private armed = 0;
+  private expired = 0;
+  private heartbeats = 0;
+  private stale = 0;
+  private unknown = 0;
+  private invalid = 0;
+
+  constructor(hosts: readonly TrackedHost[], options: HeartbeatTrackerOptions) {
+    const { mode } = options;
+    const count = hosts.length;
+    this.options = options;
+    this.clock = options.clock ?? monotonicClock;
+    this.hosts = hosts.slice();
+    this.intervalMs = mode.intervalMs;
+    let horizonMs: number;
+    if (mode.kind === 'fixed') {
+      if (!(mode.intervalMs > 0) || !Number.isInteger(mode.missed) || mode.missed < 1) {
+        throw new RangeError(`heartbeat tracker: fixed mode needs intervalMs > 0 and a whole missed ≥ 1, got ${mode.intervalMs} × ${mode.missed}`);
+      }
+      this.fixedTimeoutMs = mode.intervalMs * mode.missed;
+      this.phi = undefined;
+      horizonMs = this.fixedTimeoutMs;
+    } else {
+      this.fixedTimeoutMs = Number.NaN;
+      this.phi = new PhiAccrualEstimator(count, mode);
+      // Typical phi timeouts are 1.5-3 periods; longer ones just wait a revolution.
+      horizonMs = mode.maxSilenceMs ?? 4 * mode.intervalMs;
+    }
+    this.wheel = new ExpiryWheel(count, { slotMs: options.slotMs ?? DEFAULT_SLOT_MS, horizonMs });
+    this.state = new Uint8Array(count);
+    this.receivedAt = new Float64Array(count);
+    this.sentAt = new Float64Array(count);
+    this.seq = new Float64Array(count);
+    this.servers = new Array<string | null>(count).fill(null);
+    for (let i = 0; i < count; i++) {
+      const host = this.hosts[i] as TrackedHost;
+      const subject = subjects.heartbeat(host.site, host.rack, host.id);
+      if (this.byId.has(host.id)) throw new Error(`heartbeat tracker: host ${host.id} is listed twice`);
+      this.bySubject.set(subject, i);
+      this.byId.set(host.id, i);
+    }
+  }
+
+  /** Hot path: the raw NATS subject and payload of one heartbeat. Bad input is counted, never thrown. */
+  observe(subject: string, data: Uint8Array): ObserveResult {
+    const i = this.bySubject.get(subject);
+    if (i === undefined) {
+      this.unknownSubject(subject);
+      return 'unknown';
+    }
+    const beat = parseHeartbeat(data);
+    const host = this.hosts[i] as TrackedHost;
+    if (beat === undefined || beat.host !== host.id || beat.rack !== host.rack || beat.site !== host.site) {
+      this.invalid++;
+      return 'invalid';
+    }
+    const state = this.state[i] as number;
+    // Older than what we have: a reordered or duplicated beat must not refresh (or resurrect) the host.
+    // A restarted agent counts from 0 again, so a lower seq with a newer sentAt is a new boot, not stale.
+    if (state !== IDLE && beat.seq <= (this.seq[i] as number) && beat.sentAt <= (this.sentAt[i] as number)) {
+      this.stale++;
+      return 'ok';
+    }
+    this.heartbeats++;
+    const now = this.clock();
+    const previous = this.receivedAt[i] as number;
+    this.receivedAt[i] = now;
+    this.sentAt[i] = beat.sentAt;
+    this.seq[i] = beat.seq;
+    // Keep the string already held when it is unchanged, so steady hosts retain nothing new.
+    if (this.servers[i] !== beat.server) this.servers[i] = beat.server;
+    // Only a gap between two beats of one live stretch is an inter-arrival time; an outage is not.
+    if (this.phi !== undefined && state === ALIVE) this.phi.observe(i, now - previous);
+    this.wheel.schedule(i, now + this.timeoutMs(i));
+    if (state === ALIVE) return 'ok';
+    this.state[i] = ALIVE;
+    if (state === IDLE) {
+      this.armed++;
+      return 'ok';
+    }
+    this.expired--;
+    this.options.onResumed({ host: host.id, downForMs: Math.max(0, Math.round(now - previous)), seq: beat.seq, server: beat.server });
+    return 'ok';
+  }
+
+  /** Expires every host whose deadline is ≤ now. start() calls it every slotMs. */
+  tick(now: number = this.clock()): void {
+    this.tickNow = now;
+    this.wheel.advance(now, this.expire);
+  }
+
+  start(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => this.tick(), this.wheel.slotMs);
+    // The detector's NATS connection keeps the process alive, not this timer.
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Milliseconds since the host's last heartbeat arrived; Infinity if it never did (or is unknown). */
+  silenceMs(hostId: string, now: number = this.clock()): number {
+    const i = this.byId.get(hostId);
+    if (i === undefined || this.state[i] === IDLE) return Number.POSITIVE_INFINITY;
+    return now - (this.receivedAt[i] as number);
+  }
+
+  /** The host's own sentAt of its last accepted heartbeat; NaN if it never sent one (or is unknown). */
+  lastHeartbeatAt(hostId: string): number {
+    const i = this.byId.get(hostId);
+    if (i === undefined || this.state[i] === IDLE) return Number.NaN;
+    return this.sentAt[i] as number;
+  }
+
+  isExpired(hostId: string): boolean {
+    const i = this.byId.get(hostId);
+    return i !== undefined && this.state[i] === EXPIRED;
+  }
+
+  /** Whether the host has ever heartbeated, i.e. is expected to. */
+  isArmed(hostId: string): boolean {
+    const i = this.byId.get(hostId);
+    return i !== undefined && this.state[i] !== IDLE;
+  }
+
+  stats(): HeartbeatTrackerStats {
+    return {
+      tracked: this.hosts.length,
+      armed: this.armed,
+      expired: this.expired,
+      heartbeats: this.heartbeats,
+      stale: this.stale,
+      unknown: this.unknown,
+      invalid: this.invalid,
+      unknownSubjects: this.unknownSeen.size,
+    };
+  }
+
+  private timeoutMs(i: number): number {
+    return this.phi === undefined ? this.fixedTimeoutMs : this.phi.timeoutMs(i);
+  }
+
+  private readonly expire = (i: number): void => {
+    if (this.state[i] !== ALIVE) return;
+    this.state[i] = EXPIRED;
+    this.expired++;
+    const receivedAt = this.receivedAt[i] as number;
+    const silenceMs = this.tickNow - receivedAt;
+    const info: ExpiredInfo = {
+      host: (this.hosts[i] as TrackedHost).id,
+      lastHeartbeatAt: this.sentAt[i] as number,
+      lastSeq: this.seq[i] as number,
+      receivedAt,
+      silenceMs,
+      missed: Math.floor(silenceMs / this.intervalMs),
+      server: this.servers[i] as string | null,
+    };
+    if (this.phi !== undefined) info.phi = this.phi.phi(i, silenceMs);
+    this.options.onExpired(info);
+  };
+
+  private unknownSubject(subject: string): void {
+    this.unknown++;
+    if (this.unknownSeen.size >= MAX_UNKNOWN_SUBJECTS || this.unknownSeen.has(subject)) return;
+    this.unknownSeen.add(subject);
+    this.options.onUnknownHost?.(subject);
+  }
+}

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, test } from 'node:test';
+import { connect, StringCodec, type NatsConnection } from 'nats';
+import { pino } from 'pino';
+import { connectBus, ensureStreams, subjects, type Bus } from '@firebreak/shared';
+import { startNats, waitFor, type TestServer } from '@firebreak/shared/testing';
+import { startLab, type Lab } from '@firebreak/lab';
+import { startDetector, type Detector, type DetectorOptions } from '../src/index.ts';
+
+const INTERVAL = 250;
+const MISSED = 3;
+const WINDOW = INTERVAL * MISSED;
+
+interface Verdict {
+  subject: string;
+  at: number;
+  body: { host?: string; hosts?: string[]; cause?: string; domain?: { kind: string; id: string }; evidence?: Record<string, unknown> };
+}
+
+let nats: TestServer;
+let lab: Lab;
+let bus: Bus;
+let nc: NatsConnection;
+const detectors: Detector[] = [];
+const verdicts: Verdict[] = [];
+let options: DetectorOptions;
+
+const running = (rack: string): string[] =>
+  [...lab.world.allHosts()].filter((h) => h.host.rack === rack && h.phase === 'running').map((h) => h.host.id).sort();
+const about = (host: string, subject: string): Verdict[] => verdicts.filter((v) => v.subject === subject && v.body.host === host);
+
+before(async () => {
+  nats = await startNats();
+  bus = await connectBus({ url: nats.url, name: 'detector-test' });
+  await ensureStreams(bus.jsm);
+  lab = await startLab({ natsUrl: nats.url, size: 'tiny', powerDelayMs: 100, heartbeatPeriodMs: INTERVAL });
+  nc = await connect({ servers: nats.url });
+  const sc = StringCodec();
+  nc.subscribe(subjects.eventsAll, {
+    callback: (_e, m) => verdicts.push({ subject: m.subject, at: Date.now(), body: JSON.parse(sc.decode(m.data)) as Verdict['body'] }),
+  });
+  const creds = JSON.parse(await readFile(lab.credentialsPath, 'utf8')) as Record<string, { community?: string }>;
+  options = {
+    inventory: lab.inventory,
+    bus,
+    logger: pino({ level: 'silent' }),
+    detectorId: 'd1',
+    heartbeat: { kind: 'fixed', intervalMs: INTERVAL, missed: MISSED },
+    bmcTimeoutMs: 300,
+    bmcPollIntervalMs: 400,
+    bmcPollConcurrency: 4,
+    trapPort: 0,
+    trapCommunities: Object.values(creds).flatMap((c) => (c.community ? [c.community] : [])),
+    correlation: { windowMs: 50, minHosts: 3, minFraction: 0.5 },
+    recoverHoldMs: 400,
+  };
+  const detector = await startDetector(options);
+  detectors.push(detector);
+  lab.switches.setTrapReceivers([`127.0.0.1:${String(detector.trapPort)}`]);
+  // Let every running host be seen at least once (armed) before faults start.
+  await new Promise((r) => setTimeout(r, INTERVAL * 3));
+});
+
+after(async () => {
+  for (const d of detectors) await d.stop();
+  await nc?.close();
+  await lab?.stop();
+  await bus?.close();
+  await nats?.stop();
+});
+
+test('detector - a killed host is reported failed within interval × missed + 250 ms', async () => {
+  const [host] = running('r1');
+  assert.ok(host);
+  const killedAt = Date.now();
+  lab.faults.killHost(host);
+  await waitFor(`host.failed for ${host}`, () => about(host, subjects.hostEvent('failed')).length > 0, 5_000);
+  const [v] = about(host, subjects.hostEvent('failed'));
+  assert.ok(v);
+  assert.ok(v.at - killedAt <= WINDOW + 250, `took ${v.at - killedAt} ms`);
+  assert.equal(v.body.cause, 'bmc-power-off');
+  assert.deepEqual((v.body.evidence?.bmc as { powerState?: string }).powerState, 'off');
+});
+
+test('detector - an isolated host (BMC fine) is suspect, never failed', async () => {
+  const host = running('r3')[0];
+  assert.ok(host);
+  lab.faults.isolateHost(host);
+  await waitFor(`host.suspect for ${host}`, () => about(host, subjects.hostEvent('suspect')).length > 0, 5_000);
+  await new Promise((r) => setTimeout(r, WINDOW * 2));
+  assert.equal(about(host, subjects.hostEvent('failed')).length, 0);
+  // It rejoins: one host.recovered after the hold.
+  lab.faults.isolateHost(host, false);
+  await waitFor(`host.recovered for ${host}`, () => about(host, subjects.hostEvent('recovered')).length > 0, 5_000);
+});
+
+test('detector - a burned rack is exactly one domain.failed naming exactly its running hosts', async () => {
+  const hosts = running('r2');
+  assert.ok(hosts.length >= 3, `rack r2 runs ${hosts.length} hosts`);
+  lab.faults.burnRack('r2');
+  await waitFor('domain.failed for r2', () => verdicts.some((v) => v.subject === subjects.domainFailed), 5_000);
+  await new Promise((r) => setTimeout(r, WINDOW * 2));
+  const domain = verdicts.filter((v) => v.subject === subjects.domainFailed);
+  assert.equal(domain.length, 1);
+  assert.deepEqual(domain[0]?.body.domain, { kind: 'rack', id: 'r2', site: 'site1' });
+  assert.deepEqual([...(domain[0]?.body.hosts ?? [])].sort(), hosts);
+  for (const h of hosts) assert.equal(about(h, subjects.hostEvent('failed')).length, 0, `${h} reported on its own too`);
+});
+
+test('detector - BMC health Critical is a failure with that cause', async () => {
+  const host = running('r1').at(-1);
+  assert.ok(host);
+  lab.faults.setHealth(host, 'Critical');
+  await waitFor(`host.failed for ${host}`, () => about(host, subjects.hostEvent('failed')).length > 0, 5_000);
+  assert.equal(about(host, subjects.hostEvent('failed'))[0]?.body.cause, 'bmc-critical');
+});
+
+test('detector - a linkDown trap from the lab flags the right host', async () => {
+  const host = running('r3').at(-1);
+  assert.ok(host);
+  const before = verdicts.length;
+  for (const nic of lab.world.host(host).host.nics) lab.world.setPortCarrier(nic.switch, nic.port, 'down');
+  await waitFor(`a verdict for ${host}`, () => verdicts.slice(before).some((v) => v.body.host === host), 3_000);
+  const flagged = verdicts.slice(before).filter((v) => v.body.host !== undefined);
+  assert.deepEqual([...new Set(flagged.map((v) => v.body.host))], [host]);
+  // Its BMC says it runs: isolated, not failed over; the evidence names the link.
+  assert.equal(flagged[0]?.subject, subjects.hostEvent('suspect'));
+  assert.equal((flagged[0]?.body.evidence?.link as { status?: string }).status, 'down');
+});
+
+test('detector - malformed heartbeats are counted and dropped, and detection goes on', async () => {
+  const host = running('r1')[1];
+  assert.ok(host);
+  const rt = lab.world.host(host).host;
+  nc.publish(subjects.heartbeat(rt.site, rt.rack, host), new TextEncoder().encode('{not json'));
+  nc.publish(subjects.heartbeat(rt.site, rt.rack, host), new TextEncoder().encode(JSON.stringify({ host, seq: -1 })));
+  nc.publish(subjects.heartbeat('site1', 'r9', 'ghost'), new TextEncoder().encode('{}'));
+  await nc.flush();
+  await waitFor('the bad heartbeats counted', () => {
+    const s = detectors[0]?.stats().heartbeats as { invalid: number; unknown: number };
+    return s.invalid >= 2 && s.unknown >= 1;
+  });
+  await new Promise((r) => setTimeout(r, WINDOW + INTERVAL));
+  assert.equal(about(host, subjects.hostEvent('failed')).length, 0, 'garbage must not fail a healthy host');
+  lab.faults.killHost(host);
+  await waitFor(`host.failed for ${host} after the garbage`, () => about(host, subjects.hostEvent('failed')).length > 0, 5_000);
+});
+
+test('detector - two detectors side by side: planners see each failure once', async () => {
+  const { trapPort: _oneReceiverIsEnough, ...rest } = options;
+  const second = await startDetector({ ...rest, detectorId: 'd2' });
+  detectors.push(second);
+  await new Promise((r) => setTimeout(r, INTERVAL * 3));
+  const host = running('r3')[1];
+  assert.ok(host);
+  lab.faults.killHost(host);
+  await waitFor(`host.failed for ${host}`, () => about(host, subjects.hostEvent('failed')).length > 0, 5_000);
+  await new Promise((r) => setTimeout(r, 500));
+  // Core subscribers see both publishes; the stream (what planners consume) keeps one.
+  const stored: string[] = [];
+  const consumer = await bus.js.consumers.get('FB_EVENTS');
+  const iter = await consumer.fetch({ max_messages: 1_000, expires: 1_000 });
+  for await (const m of iter) {
+    const body = m.json<{ host?: string }>();
+    if (m.subject === subjects.hostEvent('failed') && body.host === host) stored.push(m.subject);
+  }
+  assert.equal(stored.length, 1);
+});
