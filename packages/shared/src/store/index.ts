@@ -6,12 +6,14 @@ import { IdempotencyStore } from './idempotency.ts';
 import { InventoryStore } from './inventory-store.ts';
 import { LeaseStore } from './leases.ts';
 import { SnapshotStore } from './snapshots.ts';
+import { FencingStore } from './fencing.ts';
 
 export { redisKeys } from './keys.ts';
 export { LeaseStore, type AcquireResult, type LeaseHolder } from './leases.ts';
 export { IdempotencyStore, type BeginResult, type IdempotencyRecord } from './idempotency.ts';
 export { SnapshotStore, SnapshotEnvelope, SnapshotMismatchError, type MachineIdentity } from './snapshots.ts';
 export { InventoryStore, type VersionedInventory } from './inventory-store.ts';
+export { FencingStore, type FenceCheck } from './fencing.ts';
 
 export const leaseNamespaces = {
   /** Host claims: a host is never given to two incidents. */
@@ -35,6 +37,7 @@ export class Store {
   readonly idempotency: IdempotencyStore;
   readonly snapshots: SnapshotStore;
   readonly inventory: InventoryStore;
+  readonly fencing: FencingStore;
 
   constructor(
     readonly redis: Redis,
@@ -48,6 +51,7 @@ export class Store {
     );
     this.snapshots = new SnapshotStore(redis);
     this.inventory = new InventoryStore(redis);
+    this.fencing = new FencingStore(redis);
   }
 
   /** Waits for replies already sent, then disconnects. */
