@@ -1,4 +1,27 @@
-import type { BaseConfig, ServiceContext } from '@firebreak/shared';
+import { loadInventoryFile, type ServiceContext } from '@firebreak/shared';
+import type { ExecutorConfig } from './config.ts';
+import { InventoryCommandDrivers } from './drivers/command-drivers.ts';
+import { startExecutor } from './executor.ts';
 
-/** Command consumption and the drivers arrive with issue #5. */
-export async function start(_ctx: ServiceContext<BaseConfig>): Promise<void> {}
+export { executorConfigSchema, type ExecutorConfig } from './config.ts';
+export { startExecutor, EXECUTOR_DURABLE, type Executor, type ExecutorOptions } from './executor.ts';
+export { CommandRunner, type CommandDrivers, type Execution, type ResultSink } from './command-runner.ts';
+export { InventoryCommandDrivers } from './drivers/command-drivers.ts';
+
+export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => Promise<void>> {
+  const { config, logger, bus, store } = ctx;
+  const inventory = await loadInventoryFile(config.FB_INVENTORY);
+  const executor = await startExecutor({
+    inventory,
+    bus,
+    store,
+    logger,
+    executorId: config.SERVICE_INSTANCE_ID,
+    drivers: new InventoryCommandDrivers(inventory, { requestTimeoutMs: config.FB_DEVICE_TIMEOUT_MS }),
+    concurrency: config.FB_EXEC_CONCURRENCY,
+    limits: { perKind: {}, defaultPerKind: config.FB_EXEC_PER_KIND, perDevice: config.FB_EXEC_PER_DEVICE },
+    retry: { initialMs: config.FB_EXEC_RETRY_INITIAL_MS, maxMs: config.FB_EXEC_RETRY_MAX_MS },
+  });
+  logger.info({ hosts: inventory.hosts.length }, 'consuming commands');
+  return () => executor.stop();
+}

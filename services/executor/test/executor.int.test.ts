@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { connect, StringCodec, type NatsConnection } from 'nats';
+import { pino } from 'pino';
+import { connectBus, createStore, ensureStreams, subjects, topics, type Bus, type CommandResult, type PowerCommand, type Store } from '@firebreak/shared';
+import { startNats, startRedis, waitFor, type TestServer } from '@firebreak/shared/testing';
+import { startLab, type Lab } from '@firebreak/lab';
+import { InventoryCommandDrivers, startExecutor, type Executor } from '../src/index.ts';
+
+let nats: TestServer;
+let redis: TestServer;
+let bus: Bus;
+let store: Store;
+let lab: Lab;
+let nc: NatsConnection;
+let executor: Executor;
+const results = new Map<string, CommandResult[]>();
+const deadLetters: { subject: string; reason: string }[] = [];
+const sc = StringCodec();
+
+function powerCommand(host: string, action: PowerCommand['action'], overrides: Partial<PowerCommand> = {}): PowerCommand {
+  const now = Date.now();
+  return {
+    kind: 'power',
+    action,
+    host,
+    commandId: `c-${randomUUID()}`,
+    incidentId: 'inc-1',
+    site: 'site1',
+    fencingToken: 10,
+    issuedAt: now,
+    deadline: now + 10_000,
+    attempt: 1,
+    drill: false,
+    ...overrides,
+  };
+}
+
+async function send(cmd: PowerCommand): Promise<void> {
+  await bus.publish(topics.command('power'), cmd, { msgId: randomUUID() });
+}
+
+async function resultOf(commandId: string, n = 1, timeoutMs = 10_000): Promise<CommandResult[]> {
+  await waitFor(`${n} result(s) for ${commandId}`, () => (results.get(commandId)?.length ?? 0) >= n, timeoutMs);
+  return results.get(commandId) ?? [];
+}
+
+const spares = (): string[] => lab.inventory.hosts.filter((h) => h.role === 'spare').map((h) => h.id);
+
+before(async () => {
+  [nats, redis] = await Promise.all([startNats(), startRedis()]);
+  bus = await connectBus({ url: nats.url, name: 'executor-test' });
+  await ensureStreams(bus.jsm);
+  store = createStore(redis.url);
+  lab = await startLab({ natsUrl: nats.url, size: 'tiny', powerDelayMs: 100 });
+  nc = await connect({ servers: nats.url });
+  nc.subscribe(subjects.resultsAll, {
+    callback: (_e, m) => {
+      const r = JSON.parse(sc.decode(m.data)) as CommandResult;
+      results.set(r.commandId, [...(results.get(r.commandId) ?? []), r]);
+    },
+  });
+  nc.subscribe(subjects.deadLettersAll, {
+    callback: (_e, m) => deadLetters.push({ subject: m.subject, reason: (JSON.parse(sc.decode(m.data)) as { reason: string }).reason }),
+  });
+  executor = await startExecutor({
+    inventory: lab.inventory,
+    bus,
+    store,
+    logger: pino({ level: 'silent' }),
+    executorId: 'e1',
+    drivers: new InventoryCommandDrivers(lab.inventory, { requestTimeoutMs: 1_000 }),
+    concurrency: 16,
+    limits: { perKind: {}, defaultPerKind: 16, perDevice: 2 },
+    retry: { initialMs: 50, maxMs: 200 },
+    ackWaitMs: 5_000,
+  });
+});
+
+after(async () => {
+  await executor?.stop();
+  await nc?.close();
+  await lab?.stop();
+  await store?.close();
+  await bus?.close();
+  await Promise.all([nats?.stop(), redis?.stop()]);
+});
+
+test('executor - powers a spare on through its BMC and reports the state read back', async () => {
+  const [host] = spares();
+  assert.ok(host);
+  const cmd = powerCommand(host, 'on');
+  await send(cmd);
+  const [result] = await resultOf(cmd.commandId);
+  assert.equal(result?.outcome, 'succeeded', JSON.stringify(result));
+  assert.deepEqual(result?.observed, { powerState: 'on', health: 'OK' });
+  assert.equal(lab.world.host(host).power, 'on');
+  assert.equal(lab.recorder.count('bmc', 'power-on', host), 1);
+});
+
+test('executor - a redelivered command acts once and replays its recorded result', async () => {
+  const host = spares()[1];
+  assert.ok(host);
+  const cmd = powerCommand(host, 'on');
+  await send(cmd);
+  await resultOf(cmd.commandId);
+  // The same command again, as after a crash between its effect and its ack.
+  await send(cmd);
+  const [first, again] = await resultOf(cmd.commandId, 2);
+  assert.equal(again?.replayed, true);
+  assert.equal(again?.finishedAt, first?.finishedAt, 'the recorded result, not a new run');
+  assert.equal(lab.recorder.count('bmc', 'power-on', host), 1, 'one power-on at the BMC');
+});
+
+test('executor - a stale fencing token is rejected and nothing is done', async () => {
+  const host = spares()[2];
+  assert.ok(host);
+  await send(powerCommand(spares()[0] ?? host, 'status', { fencingToken: 20 }));
+  const stale = powerCommand(host, 'on', { fencingToken: 19 });
+  await send(stale);
+  const [result] = await resultOf(stale.commandId);
+  assert.equal(result?.outcome, 'rejected');
+  assert.equal(result?.error?.code, 'STALE_FENCING_TOKEN');
+  assert.match(result?.error?.message ?? '', /older than 20/);
+  assert.equal(lab.recorder.count('bmc', 'power-on', host), 0);
+});
+
+test('executor - a malformed command is dead-lettered and the next one still runs', async () => {
+  await bus.js.publish(subjects.command('power'), sc.encode(JSON.stringify({ kind: 'power', host: 'r1-h01' })), { msgID: randomUUID() });
+  await waitFor('the dead letter', () => deadLetters.some((d) => d.subject === subjects.deadLetter(subjects.command('power'))));
+  assert.match(deadLetters[0]?.reason ?? '', /commandId/);
+  const ok = powerCommand(spares()[0] ?? '', 'status', { fencingToken: 20 });
+  await send(ok);
+  assert.equal((await resultOf(ok.commandId))[0]?.outcome, 'succeeded');
+});
+
+test('executor - a device that times out is retried, then reported failed within the deadline', async () => {
+  const host = lab.inventory.hosts.find((h) => h.rack === 'r2' && h.role === 'spare')?.id;
+  assert.ok(host);
+  lab.faults.setBmc(host, { mode: 'slow', latencyMs: 3_000 });
+  const cmd = powerCommand(host, 'on', { fencingToken: 20, deadline: Date.now() + 1_500 });
+  await send(cmd);
+  const [result] = await resultOf(cmd.commandId, 1, 5_000);
+  assert.equal(result?.outcome, 'failed');
+  assert.ok((result?.attempts ?? 0) >= 2, `attempts ${result?.attempts}`);
+  assert.ok((result?.finishedAt ?? 0) <= cmd.deadline + 300, 'reported within the deadline');
+  lab.faults.setBmc(host, { mode: 'ok' });
+});
+
+test('executor - per-device concurrency holds under a burst of 1,000 commands', async () => {
+  const r1 = lab.inventory.hosts.filter((h) => h.rack === 'r1').map((h) => h.id);
+  const burst = Array.from({ length: 1_000 }, (_, i) => powerCommand(r1[i % r1.length] ?? '', 'status', { fencingToken: 20 }));
+  await Promise.all(burst.map((c) => send(c)));
+  await waitFor('1,000 results', () => burst.every((c) => results.has(c.commandId)), 60_000);
+  assert.ok(burst.every((c) => results.get(c.commandId)?.[0]?.outcome === 'succeeded'));
+  assert.ok(executor.runner.deviceLimiter.maxObserved <= 2, `peak ${executor.runner.deviceLimiter.maxObserved} on one BMC`);
+  assert.equal(executor.runner.deviceLimiter.maxObserved, 2, 'the limit was actually reached');
+});
