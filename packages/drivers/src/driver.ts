@@ -78,14 +78,23 @@ export interface NetDriver extends Driver<NetCapability> {
   read(port: SwitchPort, signal: AbortSignal): Promise<PortState>;
 }
 
-export type StorageCapability = 'grant' | 'revoke' | 'list';
+export type StorageCapability = 'grant' | 'revoke' | 'list' | 'revoke-all' | 'clone' | 'visibility';
 
 export interface StorageDriver extends Driver<StorageCapability> {
-  /** LUN masking: `initiator` (WWPN or IQN) may see `lun`. */
+  /** LUN masking: `initiator` (WWPN or IQN) may see `lun`; done once the array reports it visible. */
   grant(lun: string, initiator: string, signal: AbortSignal): Promise<StepResult>;
+  /** `initiator` may no longer see `lun`; a LUN the array does not have counts as revoked. */
   revoke(lun: string, initiator: string, signal: AbortSignal): Promise<StepResult>;
-  /** LUNs the initiator may see. */
-  list(initiator: string, signal: AbortSignal): Promise<string[]>;
+  /** Fencing: `initiator` sees no LUN of this array. */
+  revokeAll(initiator: string, signal: AbortSignal): Promise<StepResult>;
+  /** LUN ids masked to `initiator`, or every LUN of the array when it is undefined. */
+  list(initiator: string | undefined, signal: AbortSignal): Promise<string[]>;
+  /** `cloneId` exists as a clone of `lun` (masked from everyone when new): drills run on clones. */
+  clone(lun: string, cloneId: string, signal: AbortSignal): Promise<StepResult>;
+  /** `cloneId` no longer exists; refuses to delete a LUN that is not a clone. */
+  deleteClone(cloneId: string, signal: AbortSignal): Promise<StepResult>;
+  /** Masking and zoning together, as the array reports them. */
+  canSee(initiator: string, lun: string, signal: AbortSignal): Promise<boolean>;
 }
 
 export type BootCapability = 'configure' | 'clear';

@@ -3,3 +3,4 @@ export * from './driver-error.ts';
 export * from './power/redfish-errors.ts';
 export * from './power/redfish-client.ts';
 export * from './power/redfish.driver.ts';
+export * from './storage/san-rest.driver.ts';

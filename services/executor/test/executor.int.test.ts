@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { pino } from 'pino';
-import { connectBus, createStore, ensureStreams, subjects, topics, type Bus, type CommandResult, type PowerCommand, type Store } from '@firebreak/shared';
+import { connectBus, createStore, ensureStreams, subjects, topics, type Bus, type CommandResult, type PowerCommand, type StorageCommand, type Store } from '@firebreak/shared';
 import { startNats, startRedis, waitFor, type TestServer } from '@firebreak/shared/testing';
 import { startLab, type Lab } from '@firebreak/lab';
 import { InventoryCommandDrivers, startExecutor, type Executor } from '../src/index.ts';
@@ -156,4 +156,35 @@ test('executor - per-device concurrency holds under a burst of 1,000 commands', 
   assert.ok(burst.every((c) => results.get(c.commandId)?.[0]?.outcome === 'succeeded'));
   assert.ok(executor.runner.deviceLimiter.maxObserved <= 2, `peak ${executor.runner.deviceLimiter.maxObserved} on one BMC`);
   assert.equal(executor.runner.deviceLimiter.maxObserved, 2, 'the limit was actually reached');
+});
+
+test('executor - storage: a grant makes the LUN visible to the new host, a fence takes every LUN away', async () => {
+  const spare = lab.inventory.hosts.find((h) => h.role === 'spare' && h.hba);
+  const lun = lab.inventory.luns[0];
+  assert.ok(spare?.hba && lun);
+  const base = { kind: 'storage' as const, array: lun.array, site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false };
+  const now = Date.now();
+  const grant: StorageCommand = { ...base, action: 'grant', lun: lun.id, initiator: spare.hba.initiator, host: spare.id, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
+  await bus.publish(topics.command('storage'), grant, { msgId: randomUUID() });
+  const [granted] = await resultOf(grant.commandId);
+  assert.equal(granted?.outcome, 'succeeded', JSON.stringify(granted));
+  assert.deepEqual(granted?.observed, { visible: true });
+  assert.equal(lab.world.canSee(spare.id, lun.id), true);
+
+  const fence: StorageCommand = { ...base, action: 'revoke-all', initiator: spare.hba.initiator, host: spare.id, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
+  await bus.publish(topics.command('storage'), fence, { msgId: randomUUID() });
+  const [fenced] = await resultOf(fence.commandId);
+  assert.equal(fenced?.outcome, 'succeeded', JSON.stringify(fenced));
+  assert.equal(lab.world.canSee(spare.id, lun.id), false);
+  assert.deepEqual(lab.world.lunsVisibleTo(spare.hba.initiator), []);
+});
+
+test('executor - a kind without a driver yet fails permanently with the reason, at once', async () => {
+  const now = Date.now();
+  const cmd = { kind: 'vm' as const, action: 'start' as const, hypervisor: 'r1-h01', vm: 'db1', site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
+  await bus.publish(topics.command('vm'), cmd, { msgId: randomUUID() });
+  const [result] = await resultOf(cmd.commandId);
+  assert.equal(result?.outcome, 'failed');
+  assert.equal(result?.attempts, 1, 'permanent errors are not retried');
+  assert.match(result?.error?.message ?? '', /no vm driver yet/);
 });

@@ -6,12 +6,15 @@ import { DriverError } from '@firebreak/drivers';
 import type { Command, Inventory } from '@firebreak/shared';
 import type { CommandDrivers, Execution } from '../command-runner.ts';
 import { PowerCommands } from './power-commands.ts';
+import { StorageCommands } from './storage-commands.ts';
 
 export class InventoryCommandDrivers implements CommandDrivers {
   readonly power: PowerCommands;
+  readonly storage: StorageCommands;
 
   constructor(inventory: Inventory, options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
     this.power = new PowerCommands(inventory, options);
+    this.storage = new StorageCommands(inventory, options);
   }
 
   deviceOf(command: Command): string {
@@ -31,10 +34,12 @@ export class InventoryCommandDrivers implements CommandDrivers {
 
   execute(command: Command, signal: AbortSignal): Promise<Execution> {
     if (command.kind === 'power') return this.power.execute(command, signal);
+    if (command.kind === 'storage') return this.storage.execute(command, signal);
     return Promise.reject(DriverError.permanent(`this executor has no ${command.kind} driver yet`));
   }
 
-  close(): Promise<void> {
-    return this.power.close();
+  async close(): Promise<void> {
+    await this.power.close();
+    await this.storage.close();
   }
 }

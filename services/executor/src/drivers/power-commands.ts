@@ -1,7 +1,26 @@
 /** Power commands through each host's BMC driver (Redfish), one driver per BMC kept for reuse. */
-import { DriverError, RedfishPowerDriver, type PowerDriver, type StepResult } from '@firebreak/drivers';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { DriverError, RedfishPowerDriver, type PowerDriver } from '@firebreak/drivers';
 import type { Host, Inventory, PowerCommand } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
+import { untilDone } from './until-done.ts';
+
+const tracer = trace.getTracer('firebreak-executor');
+
+/** One span per call to a device: which host, which BMC, what was asked. Never credentials. */
+function deviceCall<T>(name: string, attributes: Record<string, string>, call: () => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await call();
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
 
 export class PowerCommands {
   private readonly hosts: Map<string, Host>;
@@ -17,18 +36,23 @@ export class PowerCommands {
 
   async execute(command: PowerCommand, signal: AbortSignal): Promise<Execution> {
     const driver = await this.driver(command.host);
+    const attributes = { 'firebreak.host': command.host, 'firebreak.device': this.deviceOf(command) };
+    const call = <T>(action: string, fn: () => Promise<T>): Promise<T> =>
+      deviceCall(`redfish ${action}`, { ...attributes, 'firebreak.device.action': action }, fn);
     switch (command.action) {
       case 'on':
-      case 'off':
-        await untilDone(() => driver.ensurePower(command.action === 'on' ? 'on' : 'off', signal), signal);
+      case 'off': {
+        const state = command.action;
+        await untilDone(() => call(`power-${state}`, () => driver.ensurePower(state, signal)), signal);
         break;
+      }
       case 'pxe-once':
-        await untilDone(() => driver.setNextBootPxe(signal), signal);
+        await untilDone(() => call('boot-pxe-once', () => driver.setNextBootPxe(signal)), signal);
         break;
       case 'status':
         break;
     }
-    const status = await driver.status(signal);
+    const status = await call('status', () => driver.status(signal));
     return { observed: { powerState: status.powerState, health: status.health } };
   }
 
@@ -54,15 +78,5 @@ export class PowerCommands {
       driver.catch(() => this.drivers.delete(hostId));
     }
     return driver;
-  }
-}
-
-/** Issuing a command is not completing it: step until the driver says the state holds. */
-async function untilDone(step: () => Promise<StepResult>, signal: AbortSignal): Promise<void> {
-  for (;;) {
-    const result = await step();
-    if (result.done) return;
-    signal.throwIfAborted();
-    await new Promise((r) => setTimeout(r, result.retryAfterMs ?? 200));
   }
 }
