@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { pino } from 'pino';
-import { connectBus, createStore, ensureStreams, subjects, topics, type Bus, type CommandResult, type PowerCommand, type StorageCommand, type Store } from '@firebreak/shared';
+import { connectBus, createStore, ensureStreams, subjects, topics, type Bus, type CommandResult, type NetCommand, type PowerCommand, type StorageCommand, type Store } from '@firebreak/shared';
 import { startNats, startRedis, waitFor, type TestServer } from '@firebreak/shared/testing';
 import { startLab, type Lab } from '@firebreak/lab';
 import { InventoryCommandDrivers, startExecutor, type Executor } from '../src/index.ts';
@@ -187,4 +187,18 @@ test('executor - a kind without a driver yet fails permanently with the reason, 
   assert.equal(result?.outcome, 'failed');
   assert.equal(result?.attempts, 1, 'permanent errors are not retried');
   assert.match(result?.error?.message ?? '', /no vm driver yet/);
+});
+
+test('executor - net: an access VLAN command puts a spare on a server VLAN, read back from the switch', async () => {
+  const spare = lab.inventory.hosts.find((h) => h.role === 'spare');
+  const vlan = lab.inventory.vlans[0]?.id;
+  const nic = spare?.nics[0];
+  assert.ok(spare && nic && vlan !== undefined);
+  const now = Date.now();
+  const cmd: NetCommand = { kind: 'net', action: 'access', vlan, switch: nic.switch, port: nic.port, host: spare.id, site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
+  await bus.publish(topics.command('net'), cmd, { msgId: randomUUID() });
+  const [result] = await resultOf(cmd.commandId);
+  assert.equal(result?.outcome, 'succeeded', JSON.stringify(result));
+  assert.equal((result?.observed as { pvid?: number }).pvid, vlan);
+  assert.equal(lab.world.hostOnVlan(spare.id, vlan), true);
 });
