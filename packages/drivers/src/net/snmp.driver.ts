@@ -6,9 +6,9 @@
  * has not necessarily applied it, and a PortList SET from another manager in
  * between can undo ours.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveCredentials, type Credentials, type Switch } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
+import { readBack } from '../read-back.ts';
 import type { NetCapability, NetDriver, PortState, StepResult, SwitchPort } from '../driver.ts';
 import { snmp, type Varbind } from './net-snmp.ts';
 import { columns, ifStatus, indexIn, instance } from './oids.ts';
@@ -282,26 +282,15 @@ export class SnmpNetDriver implements NetDriver {
 
   /** Reads the port until `target` holds; the signal or settleWaitMs ending first is "not done yet", not an error. */
   async #waitFor(port: number, label: string, target: Target, wrote: boolean, signal: AbortSignal): Promise<StepResult> {
-    const started = Date.now();
-    const deadline = started + this.#settleMs;
-    let last = 'unread';
-    for (;;) {
-      try {
+    const r = await readBack(
+      async () => {
         const s = await this.#snapshot(port, signal, target.egress !== undefined);
-        last = describe(s, port);
-        if (holds(s, port, target)) return { done: true, message: `${label}: ${wrote ? 'set' : 'settled'}, read back after ${Date.now() - started} ms` };
-      } catch (err) {
-        // A switch busy applying the change may drop a read; only a permanent failure ends the wait.
-        if (signal.aborted) break;
-        if (!(err instanceof DriverError) || !err.retryable) throw err;
-      }
-      if (Date.now() + this.#pollMs > deadline) break;
-      try {
-        await sleep(this.#pollMs, undefined, { signal });
-      } catch {
-        break;
-      }
-    }
-    return { done: false, retryAfterMs: this.#pollMs, message: `${label}: ${wrote ? 'set' : 'requested'}; the switch still reports ${last}` };
+        return holds(s, port, target) ? undefined : `the switch still reports ${describe(s, port)}`;
+      },
+      { pollMs: this.#pollMs, waitMs: this.#settleMs, signal },
+    );
+    if (r.held) return { done: true, message: `${label}: ${wrote ? 'set' : 'settled'}, read back after ${r.elapsedMs} ms` };
+    return { done: false, retryAfterMs: this.#pollMs, message: `${label}: ${wrote ? 'set' : 'requested'}; ${r.last}` };
   }
+
 }

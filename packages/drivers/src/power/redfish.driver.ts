@@ -4,9 +4,9 @@
  * resource advertises; every change is read back, because BMCs accept a
  * reset at once and apply it seconds later.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveCredentials, type Credentials, type Host, type Logger } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
+import { readBack } from '../read-back.ts';
 import type { Health, PowerCapability, PowerDriver, PowerState, PowerStatus, StepResult } from '../driver.ts';
 import { RedfishClient, loadCaBundle, type RedfishClientOptions } from './redfish-client.ts';
 
@@ -267,29 +267,16 @@ export class RedfishPowerDriver implements PowerDriver {
 
   /** Reads PowerState until it is `target`; the signal or powerWaitMs ending first is "not done yet", not an error. */
   async #waitForPower(client: RedfishClient, path: string, target: 'on' | 'off', signal: AbortSignal): Promise<StepResult> {
-    const started = Date.now();
-    const deadline = started + this.#powerWaitMs;
-    let last = 'unread';
-    for (;;) {
-      try {
+    const r = await readBack(
+      async () => {
         const { body } = await client.get<ComputerSystem>(path, signal);
-        last = body.PowerState ?? 'absent';
-        if (powerOf(body) === target) {
-          this.#pending = undefined;
-          return { done: true, message: `power ${target} after ${Date.now() - started} ms` };
-        }
-      } catch (err) {
-        // A BMC busy with the change may fail a read; only a permanent failure ends the wait.
-        if (signal.aborted) break;
-        if (!(err instanceof DriverError) || !err.retryable) throw err;
-      }
-      if (Date.now() + this.#pollMs > deadline) break;
-      try {
-        await sleep(this.#pollMs, undefined, { signal });
-      } catch {
-        break;
-      }
-    }
-    return { done: false, retryAfterMs: this.#pollMs, message: `power ${target} requested; PowerState still ${last}` };
+        return powerOf(body) === target ? undefined : `PowerState still ${body.PowerState ?? 'absent'}`;
+      },
+      { pollMs: this.#pollMs, waitMs: this.#powerWaitMs, signal },
+    );
+    if (!r.held) return { done: false, retryAfterMs: this.#pollMs, message: `power ${target} requested; ${r.last}` };
+    this.#pending = undefined;
+    return { done: true, message: `power ${target} after ${r.elapsedMs} ms` };
   }
+
 }

@@ -5,9 +5,9 @@
  * reading visibility back: an array accepting a mask change is not yet a host
  * seeing (or no longer seeing) the LUN.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Initiator, resolveCredentials, type Credentials, type StorageArray } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
+import { readBack } from '../read-back.ts';
 import type { StepResult, StorageCapability, StorageDriver } from '../driver.ts';
 
 /** Inventory `driver` values this driver speaks for. */
@@ -203,27 +203,9 @@ export class SanRestStorageDriver implements StorageDriver {
    * "not done yet", not an error. Transient read failures only delay.
    */
   async #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
-    const started = Date.now();
-    const deadline = started + this.#settleMs;
-    let last = 'not read back';
-    for (;;) {
-      try {
-        const wrong = await pending();
-        if (wrong === undefined) return { done: true, message: `${goal} (${how}; read back after ${Date.now() - started} ms)` };
-        last = wrong;
-      } catch (err) {
-        if (signal.aborted) break;
-        if (!(err instanceof DriverError) || !err.retryable) throw err;
-        last = err.message;
-      }
-      if (Date.now() + this.#pollMs > deadline) break;
-      try {
-        await sleep(this.#pollMs, undefined, { signal });
-      } catch {
-        break;
-      }
-    }
-    return { done: false, retryAfterMs: this.#pollMs, message: `${goal}: ${how}, not read back yet; ${last}` };
+    const r = await readBack(pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
+    if (r.held) return { done: true, message: `${goal} (${how}; read back after ${r.elapsedMs} ms)` };
+    return { done: false, retryAfterMs: this.#pollMs, message: `${goal}: ${how}, not read back yet; ${r.last}` };
   }
 
   /** One request; statuses in `allow` come back instead of throwing. */
