@@ -1,19 +1,28 @@
 /** Network commands through each switch's driver (SNMP Q-BRIDGE-MIB), one driver per switch. */
-import { DriverError, SnmpNetDriver, type NetDriver, type StepResult } from '@firebreak/drivers';
-import type { Inventory, NetCommand, Switch } from '@firebreak/shared';
+import { SnmpNetDriver, type NetDriver, type StepResult } from '@firebreak/drivers';
+import type { Inventory, NetCommand } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
+import { DriverCache } from './driver-cache.ts';
 import { untilDone } from './until-done.ts';
 
 export class NetCommands {
-  private readonly switches: Map<string, Switch>;
-  private readonly drivers = new Map<string, Promise<NetDriver>>();
+  private readonly drivers: DriverCache<NetDriver>;
 
-  constructor(inventory: Inventory, private readonly options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
-    this.switches = new Map(inventory.switches.map((s) => [s.id, s]));
+  constructor(inventory: Inventory, options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
+    const switches = new Map(inventory.switches.map((s) => [s.id, s]));
+    this.drivers = new DriverCache('switch', (id) => {
+      const sw = switches.get(id);
+      return sw
+        ? SnmpNetDriver.fromInventory(sw, {
+            ...(options.requestTimeoutMs !== undefined && { timeoutMs: options.requestTimeoutMs }),
+            ...(options.env !== undefined && { env: options.env }),
+          })
+        : undefined;
+    });
   }
 
   async execute(command: NetCommand, signal: AbortSignal): Promise<Execution> {
-    const driver = await this.driver(command.switch);
+    const driver = await this.drivers.get(command.switch);
     const port = { switch: command.switch, port: command.port };
     let step: () => Promise<StepResult>;
     switch (command.action) {
@@ -34,22 +43,7 @@ export class NetCommands {
     return { observed: { ...(await driver.read(port, signal)) } };
   }
 
-  async close(): Promise<void> {
-    for (const d of this.drivers.values()) await (await d.catch(() => undefined))?.close();
-  }
-
-  private driver(switchId: string): Promise<NetDriver> {
-    let driver = this.drivers.get(switchId);
-    if (!driver) {
-      const sw = this.switches.get(switchId);
-      if (!sw) return Promise.reject(DriverError.permanent(`no switch "${switchId}" in the inventory`));
-      driver = SnmpNetDriver.fromInventory(sw, {
-        ...(this.options.requestTimeoutMs !== undefined && { timeoutMs: this.options.requestTimeoutMs }),
-        ...(this.options.env !== undefined && { env: this.options.env }),
-      });
-      this.drivers.set(switchId, driver);
-      driver.catch(() => this.drivers.delete(switchId));
-    }
-    return driver;
+  close(): Promise<void> {
+    return this.drivers.close();
   }
 }

@@ -3,6 +3,7 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { DriverError, RedfishPowerDriver, type PowerDriver } from '@firebreak/drivers';
 import type { Host, Inventory, PowerCommand } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
+import { DriverCache } from './driver-cache.ts';
 import { untilDone } from './until-done.ts';
 
 const tracer = trace.getTracer('firebreak-executor');
@@ -24,10 +25,19 @@ function deviceCall<T>(name: string, attributes: Record<string, string>, call: (
 
 export class PowerCommands {
   private readonly hosts: Map<string, Host>;
-  private readonly drivers = new Map<string, Promise<PowerDriver>>();
+  private readonly drivers: DriverCache<PowerDriver>;
 
-  constructor(inventory: Inventory, private readonly options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
+  constructor(inventory: Inventory, options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
     this.hosts = new Map(inventory.hosts.map((h) => [h.id, h]));
+    this.drivers = new DriverCache('host', (id) => {
+      const host = this.hosts.get(id);
+      return host
+        ? RedfishPowerDriver.fromInventory(host.bmc, {
+            ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
+            ...(options.env !== undefined && { env: options.env }),
+          })
+        : undefined;
+    });
   }
 
   deviceOf(command: PowerCommand): string {
@@ -35,7 +45,7 @@ export class PowerCommands {
   }
 
   async execute(command: PowerCommand, signal: AbortSignal): Promise<Execution> {
-    const driver = await this.driver(command.host);
+    const driver = await this.drivers.get(command.host);
     const attributes = { 'firebreak.host': command.host, 'firebreak.device': this.deviceOf(command) };
     const call = <T>(action: string, fn: () => Promise<T>): Promise<T> =>
       deviceCall(`redfish ${action}`, { ...attributes, 'firebreak.device.action': action }, fn);
@@ -56,27 +66,13 @@ export class PowerCommands {
     return { observed: { powerState: status.powerState, health: status.health } };
   }
 
-  async close(): Promise<void> {
-    for (const d of this.drivers.values()) await (await d.catch(() => undefined))?.close();
+  close(): Promise<void> {
+    return this.drivers.close();
   }
 
   private host(id: string): Host {
     const host = this.hosts.get(id);
     if (!host) throw DriverError.permanent(`no host "${id}" in the inventory`);
     return host;
-  }
-
-  private driver(hostId: string): Promise<PowerDriver> {
-    let driver = this.drivers.get(hostId);
-    if (!driver) {
-      const bmc = this.host(hostId).bmc;
-      driver = RedfishPowerDriver.fromInventory(bmc, {
-        ...(this.options.requestTimeoutMs !== undefined && { requestTimeoutMs: this.options.requestTimeoutMs }),
-        ...(this.options.env !== undefined && { env: this.options.env }),
-      });
-      this.drivers.set(hostId, driver);
-      driver.catch(() => this.drivers.delete(hostId));
-    }
-    return driver;
   }
 }

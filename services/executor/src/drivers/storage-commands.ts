@@ -1,19 +1,28 @@
 /** Storage commands through each array's driver (zoning / LUN masking), one driver per array. */
-import { DriverError, SanRestStorageDriver, type StepResult, type StorageDriver } from '@firebreak/drivers';
-import type { Inventory, StorageArray, StorageCommand } from '@firebreak/shared';
+import { SanRestStorageDriver, type StepResult, type StorageDriver } from '@firebreak/drivers';
+import type { Inventory, StorageCommand } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
+import { DriverCache } from './driver-cache.ts';
 import { untilDone } from './until-done.ts';
 
 export class StorageCommands {
-  private readonly arrays: Map<string, StorageArray>;
-  private readonly drivers = new Map<string, Promise<StorageDriver>>();
+  private readonly drivers: DriverCache<StorageDriver>;
 
-  constructor(inventory: Inventory, private readonly options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
-    this.arrays = new Map(inventory.storageArrays.map((a) => [a.id, a]));
+  constructor(inventory: Inventory, options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
+    const arrays = new Map(inventory.storageArrays.map((a) => [a.id, a]));
+    this.drivers = new DriverCache('storage array', (id) => {
+      const array = arrays.get(id);
+      return array
+        ? SanRestStorageDriver.fromInventory(array, {
+            ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
+            ...(options.env !== undefined && { env: options.env }),
+          })
+        : undefined;
+    });
   }
 
   async execute(command: StorageCommand, signal: AbortSignal): Promise<Execution> {
-    const driver = await this.driver(command.array);
+    const driver = await this.drivers.get(command.array);
     let step: () => Promise<StepResult>;
     switch (command.action) {
       case 'grant':
@@ -40,22 +49,7 @@ export class StorageCommands {
     return {};
   }
 
-  async close(): Promise<void> {
-    for (const d of this.drivers.values()) await (await d.catch(() => undefined))?.close();
-  }
-
-  private driver(arrayId: string): Promise<StorageDriver> {
-    let driver = this.drivers.get(arrayId);
-    if (!driver) {
-      const array = this.arrays.get(arrayId);
-      if (!array) return Promise.reject(DriverError.permanent(`no storage array "${arrayId}" in the inventory`));
-      driver = SanRestStorageDriver.fromInventory(array, {
-        ...(this.options.requestTimeoutMs !== undefined && { requestTimeoutMs: this.options.requestTimeoutMs }),
-        ...(this.options.env !== undefined && { env: this.options.env }),
-      });
-      this.drivers.set(arrayId, driver);
-      driver.catch(() => this.drivers.delete(arrayId));
-    }
-    return driver;
+  close(): Promise<void> {
+    return this.drivers.close();
   }
 }
