@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { inspect } from 'node:util';
 import { describe, test, type TestContext } from 'node:test';
 import { Inventory } from '@firebreak/shared';
 import { LabRecorder, World, startSwitchSimulator } from '@firebreak/lab';
 import { DriverError } from '../src/driver-error.ts';
 import { SnmpNetDriver } from '../src/net/snmp.driver.ts';
+import { freeUdpPort } from '@firebreak/shared/testing';
 
 const COMMUNITY = 'lab-sw1-Driver-Rw';
 const env = { LAB_SNMP_SW1: JSON.stringify({ community: COMMUNITY }) };
@@ -42,14 +42,6 @@ function labInventory(port: number): Inventory {
       { server: 'app', mode: 'bare-metal', host: 'h3' },
     ],
   });
-}
-
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
 }
 
 /** A fresh lab switch and a driver for it, both stopped when the test ends. */

@@ -1,55 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Inventory } from '@firebreak/shared';
 import { freePort } from '@firebreak/shared/testing';
 import { LabRecorder } from '../src/recorder.ts';
 import { startSanSimulator, type SanSimulator } from '../src/san/san-simulator.ts';
 import { World } from '../src/world.ts';
+import { sanFixture, sanInventory } from '../src/testing/index.ts';
 
-const WWPN_H1 = '50:01:43:80:12:34:56:01';
-const IQN_H2 = 'iqn.2024-01.lab.firebreak:h2';
-const WWPN_H3 = '50:01:43:80:12:34:56:03';
+const WWPN_H1 = sanFixture.wwpnH1;
+const IQN_H2 = sanFixture.iqnH2;
+const WWPN_H3 = sanFixture.wwpnH3;
 
-function host(id: string, port: number, hba: { initiator: string; fabric: string }, role: 'production' | 'spare') {
-  return {
-    id,
-    site: 's1',
-    rack: 'r1',
-    arch: 'x86_64',
-    cpus: 8,
-    memoryGiB: 32,
-    nics: [{ mac: `52:54:00:00:00:0${port}`, switch: 'sw1', port }],
-    hba,
-    bmc: { address: '127.0.0.1:1', credentialsRef: 'env:BMC' },
-    role,
-  };
-}
-
-function inventory(arr1: number, arr2: number): Inventory {
-  return Inventory.parse({
-    version: 1,
-    racks: [{ id: 'r1', site: 's1' }],
-    switches: [{ id: 'sw1', fabric: 'net-a', address: '127.0.0.1:1', credentialsRef: 'env:SW' }],
-    vlans: [{ id: 20, name: 'db', fabric: 'net-a' }],
-    storageArrays: [
-      { id: 'arr1', fabric: 'san-a', driver: 'lab', address: `http://127.0.0.1:${arr1}` },
-      { id: 'arr2', fabric: 'san-a', driver: 'lab', address: `http://127.0.0.1:${arr2}`, credentialsRef: 'env:FB_TEST_SAN' },
-    ],
-    luns: [
-      { id: 'lun-db1', array: 'arr1', sizeGiB: 100 },
-      { id: 'lun-app1', array: 'arr1', sizeGiB: 50 },
-      { id: 'lun-x', array: 'arr2', sizeGiB: 10 },
-    ],
-    images: [{ id: 'rhel9', arch: 'x86_64', url: 'http://127.0.0.1:1/rhel9.ipxe' }],
-    hosts: [
-      host('h1', 1, { initiator: WWPN_H1, fabric: 'san-a' }, 'production'),
-      host('h2', 2, { initiator: IQN_H2, fabric: 'san-a' }, 'spare'),
-      host('h3', 3, { initiator: WWPN_H3, fabric: 'san-b' }, 'spare'),
-    ],
-    servers: [{ id: 'db1', image: 'rhel9', vlans: [20], luns: ['lun-db1'], cpus: 4, memoryGiB: 16, arch: 'x86_64', priority: 0 }],
-    assignments: [{ server: 'db1', mode: 'bare-metal', host: 'h1' }],
-  });
-}
 
 interface Reply {
   status: number;
@@ -80,7 +40,7 @@ describe('san simulator', () => {
   const auth = 'admin:s3cret';
 
   before(async () => {
-    world = new World(inventory(await freePort(), await freePort()), new LabRecorder());
+    world = new World(sanInventory(await freePort(), await freePort()), new LabRecorder());
     san = await startSanSimulator(world, { env: { FB_TEST_SAN: auth } });
     arr1 = san.endpoints.find((e) => e.arrayId === 'arr1')?.url ?? '';
     arr2 = san.endpoints.find((e) => e.arrayId === 'arr2')?.url ?? '';

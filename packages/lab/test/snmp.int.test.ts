@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { Inventory } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
@@ -7,6 +6,7 @@ import { LabRecorder } from '../src/recorder.ts';
 import { snmp, type Notification, type Receiver, type Session, type SnmpError, type Varbind } from '../src/snmp/net-snmp.ts';
 import { startSwitchSimulator, type SwitchSimulator } from '../src/snmp/switch-simulator.ts';
 import { World } from '../src/world.ts';
+import { freeUdpPort } from '@firebreak/shared/testing';
 
 const COMMUNITY = { sw1: 'lab-sw1-rw', sw2: 'lab-sw2-rw' } as const;
 const env = {
@@ -64,14 +64,6 @@ function labInventory(ports: { sw1: number; sw2: number }): Inventory {
       { server: 'bak', mode: 'bare-metal', host: 'h4' },
     ],
   });
-}
-
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(resolve));
-  return port;
 }
 
 /** A v2c manager; short timeouts because the simulator is local and a wrong community is answered by silence. */
