@@ -44,11 +44,6 @@ export interface PowerDriver extends Driver<PowerCapability> {
   setNextBootPxe(signal: AbortSignal): Promise<StepResult>;
 }
 
-/*
- * The drivers below are declared for the executor's later issues; no
- * implementation exists yet.
- */
-
 /** A switch port as the inventory names it. */
 export interface SwitchPort {
   switch: string;
@@ -97,30 +92,49 @@ export interface StorageDriver extends Driver<StorageCapability> {
   canSee(initiator: string, lun: string, signal: AbortSignal): Promise<boolean>;
 }
 
-export type BootCapability = 'configure' | 'clear';
+export type BootCapability = 'configure' | 'clear' | 'read';
+
+/** What a host with one MAC boots next time it boots from the network. */
+export interface BootEntry {
+  server: string;
+  image: string;
+  /** The image's own iPXE script, kernel or ISO, chained from the per-MAC script. */
+  imageUrl: string;
+}
 
 export interface BootDriver extends Driver<BootCapability> {
-  /** The host with this MAC boots `image` over iPXE on its next network boot. */
-  configure(mac: string, image: string, signal: AbortSignal): Promise<StepResult>;
+  /** The host with this MAC boots `entry` over iPXE on its next network boot; done once the boot service serves it. */
+  configure(mac: string, entry: BootEntry, signal: AbortSignal): Promise<StepResult>;
+  /** The MAC has no boot entry any more (its DHCP entry is gone too). */
   clear(mac: string, signal: AbortSignal): Promise<StepResult>;
+  /** The entry the boot service serves for this MAC, or undefined. */
+  read(mac: string, signal: AbortSignal): Promise<BootEntry | undefined>;
 }
 
 export interface VmSpec {
-  /** The server id the VM runs. */
+  /** The domain name: the server id the VM runs. */
   name: string;
   cpus: number;
   memoryGiB: number;
   image: string;
+  /** The VM's NIC: it network-boots `image` from the boot service like a physical host. */
+  mac: string;
   vlans: readonly number[];
   luns: readonly string[];
 }
 
-export type VmCapability = 'define' | 'start' | 'stop' | 'undefine';
+export type VmState = 'running' | 'stopped' | 'absent';
+
+export type VmCapability = 'define' | 'start' | 'stop' | 'undefine' | 'state';
 
 /** One hypervisor host. */
 export interface VmDriver extends Driver<VmCapability> {
+  /** The domain exists with this spec (a differing definition is replaced while stopped). */
   define(spec: VmSpec, signal: AbortSignal): Promise<StepResult>;
   start(name: string, signal: AbortSignal): Promise<StepResult>;
+  /** Forced off (like pulling power): a recovery never waits for a guest to shut down. */
   stop(name: string, signal: AbortSignal): Promise<StepResult>;
+  /** The domain no longer exists; stops it first. */
   undefine(name: string, signal: AbortSignal): Promise<StepResult>;
+  state(name: string, signal: AbortSignal): Promise<VmState>;
 }

@@ -32,6 +32,16 @@ export const Bmc = z.object({
 });
 export type Bmc = z.infer<typeof Bmc>;
 
+/** How to reach the hypervisor a host runs once converted. */
+export const HypervisorEndpoint = z.object({
+  /** `libvirt` (virsh against `uri`) or `lab` (the lab's hypervisor simulation over HTTP). */
+  driver: z.string().min(1).default('libvirt'),
+  /** A libvirt connection URI (qemu+tls://r1-h3.mgmt/system) or the lab's hypervisor URL. */
+  uri: z.string().min(1),
+  credentialsRef: CredentialsRef.optional(),
+});
+export type HypervisorEndpoint = z.infer<typeof HypervisorEndpoint>;
+
 export const HostRole = z.enum(['production', 'spare', 'repurposable', 'hypervisor']);
 export type HostRole = z.infer<typeof HostRole>;
 
@@ -57,6 +67,7 @@ export const Host = z.object({
   role: HostRole,
   workload: Workload.optional(),
   hypervisorCapable: z.boolean().default(false),
+  hypervisor: HypervisorEndpoint.optional(),
 });
 export type Host = z.infer<typeof Host>;
 
