@@ -1,6 +1,6 @@
 /** Storage commands through each array's driver (zoning / LUN masking), one driver per array. */
-import { SanRestStorageDriver, type StepResult, type StorageDriver } from '@firebreak/drivers';
-import type { Inventory, StorageCommand } from '@firebreak/shared';
+import { DriverError, SAN_REST_DRIVERS, SanRestStorageDriver, TGT_DRIVERS, TgtStorageDriver, type StepResult, type StorageDriver } from '@firebreak/drivers';
+import type { Inventory, StorageArray, StorageCommand } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
 import { DriverCache } from './driver-cache.ts';
 import { untilDone } from './until-done.ts';
@@ -12,12 +12,7 @@ export class StorageCommands {
     const arrays = new Map(inventory.storageArrays.map((a) => [a.id, a]));
     this.drivers = new DriverCache('storage array', (id) => {
       const array = arrays.get(id);
-      return array
-        ? SanRestStorageDriver.fromInventory(array, {
-            ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
-            ...(options.env !== undefined && { env: options.env }),
-          })
-        : undefined;
+      return array ? storageDriverFor(array, options) : undefined;
     });
   }
 
@@ -52,4 +47,15 @@ export class StorageCommands {
   close(): Promise<void> {
     return this.drivers.close();
   }
+}
+
+/** The array's inventory `driver` picks the implementation. */
+function storageDriverFor(array: StorageArray, options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<StorageDriver> {
+  const timeout = options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {};
+  if (SAN_REST_DRIVERS.includes(array.driver)) {
+    return SanRestStorageDriver.fromInventory(array, { ...timeout, ...(options.env !== undefined && { env: options.env }) });
+  }
+  if (TGT_DRIVERS.includes(array.driver)) return TgtStorageDriver.fromInventory(array, timeout);
+  const known = [...SAN_REST_DRIVERS, ...TGT_DRIVERS].join(', ');
+  return Promise.reject(DriverError.permanent(`storage array ${array.id}: driver "${array.driver}" is not one Firebreak knows (${known})`));
 }
