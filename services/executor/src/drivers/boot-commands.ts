@@ -1,0 +1,59 @@
+/**
+ * Boot commands through the boot service (per-MAC iPXE scripts and DHCP
+ * entries). One boot service per executor, so one driver, made on first use:
+ * an executor without a boot service still runs every other kind.
+ */
+import { BootServiceDriver, DriverError, type StepResult } from '@firebreak/drivers';
+import type { BootCommand, Inventory } from '@firebreak/shared';
+import type { Execution } from '../command-runner.ts';
+import { untilDone } from './until-done.ts';
+
+export interface BootCommandsOptions {
+  /** The boot service's base URL (FB_BOOT_SERVICE_URL). */
+  bootServiceUrl?: string;
+  requestTimeoutMs?: number;
+}
+
+export class BootCommands {
+  private readonly imageUrls: Map<string, string>;
+  private driver: BootServiceDriver | undefined;
+
+  constructor(
+    inventory: Inventory,
+    private readonly options: BootCommandsOptions = {},
+  ) {
+    this.imageUrls = new Map(inventory.images.map((i) => [i.id, i.url]));
+  }
+
+  async execute(command: BootCommand, signal: AbortSignal): Promise<Execution> {
+    const driver = this.boot();
+    let step: () => Promise<StepResult>;
+    if (command.action === 'configure') {
+      const imageUrl = this.imageUrls.get(command.image);
+      if (imageUrl === undefined) {
+        throw DriverError.permanent(`boot ${command.host} (${command.mac}): image "${command.image}" is not in the inventory's images; add it there with its url`);
+      }
+      const entry = { server: command.server, image: command.image, imageUrl };
+      step = () => driver.configure(command.mac, entry, signal);
+    } else {
+      step = () => driver.clear(command.mac, signal);
+    }
+    await untilDone(step, signal);
+    const served = await driver.read(command.mac, signal);
+    return { observed: served === undefined ? { cleared: true } : { server: served.server, image: served.image } };
+  }
+
+  close(): Promise<void> {
+    return this.driver?.close() ?? Promise.resolve();
+  }
+
+  private boot(): BootServiceDriver {
+    if (this.driver) return this.driver;
+    const url = this.options.bootServiceUrl;
+    if (url === undefined || url === '') throw DriverError.permanent('no boot service configured: set FB_BOOT_SERVICE_URL');
+    this.driver = BootServiceDriver.fromUrl(url, {
+      ...(this.options.requestTimeoutMs !== undefined && { requestTimeoutMs: this.options.requestTimeoutMs }),
+    });
+    return this.driver;
+  }
+}
