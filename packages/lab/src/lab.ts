@@ -1,7 +1,8 @@
 /**
  * A whole simulated data center in one process: topology → inventory file →
- * world model → Redfish BMCs, SNMP switches, SAN arrays and heartbeating hosts,
- * plus fault injection and a control API. Everything listens on 127.0.0.1.
+ * world model → Redfish BMCs, SNMP switches, SAN arrays, heartbeating hosts,
+ * hypervisors with heartbeating VMs, plus fault injection and a control API.
+ * Everything listens on 127.0.0.1.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { connectBus, freePort, loadInventoryFile, type Bus, type Inventory } fro
 import { startControlApi, type ControlApi, type LabSettings } from './control-api.ts';
 import { Faults } from './faults.ts';
 import { startHostSimulator, type HostSimulator } from './hosts/host-simulator.ts';
+import { startHypervisorSimulator, type HypervisorSimulator } from './hypervisor/hypervisor-simulator.ts';
 import { LabRecorder } from './recorder.ts';
 import { startBmcSimulator, type BmcSimulator } from './redfish/bmc-simulator.ts';
 import { startSanSimulator, type SanSimulator } from './san/san-simulator.ts';
@@ -48,6 +50,8 @@ export interface Lab {
   readonly switches: SwitchSimulator;
   readonly san: SanSimulator;
   readonly hosts: HostSimulator;
+  /** Hypervisor-capable hosts' `hypervisor.uri` is `${hypervisors.url}/hypervisors/<host id>`. */
+  readonly hypervisors: HypervisorSimulator;
   configure(settings: LabSettings): void;
   describe(): LabDescription;
   stop(): Promise<void>;
@@ -65,6 +69,8 @@ export interface LabDescription {
   bmcEndpoints: string[];
   switches: string[];
   sanArrays: string[];
+  /** The lab's hypervisor API; a host's hypervisor is under /hypervisors/<host id>. */
+  hypervisorUrl: string;
 }
 
 const secret = (): string => randomBytes(12).toString('base64url');
@@ -94,9 +100,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   };
 
   try {
+    // One API serves every host's hypervisor, so its address is known before the inventory is written.
+    const hypervisorBase = `http://127.0.0.1:${await freePort()}`;
     const draft = generateTopology({
       size: options.size ?? 'tiny',
       seed: options.seed ?? 1,
+      addresses: { hypervisorBase },
       credentials: {
         bmc: (rack) => `file:${credentialsPath}#bmc-${rack}`,
         switch: (id) => `file:${credentialsPath}#switch-${id}`,
@@ -153,6 +162,13 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       ...(options.bootDelayMs !== undefined && { bootDelayMs: options.bootDelayMs }),
     });
     stops.push(() => hosts.stop());
+    const hypervisors = await startHypervisorSimulator(world, {
+      bus,
+      port: Number(new URL(hypervisorBase).port),
+      ...(options.heartbeatPeriodMs !== undefined && { periodMs: options.heartbeatPeriodMs }),
+      ...(options.bootDelayMs !== undefined && { bootDelayMs: options.bootDelayMs }),
+    });
+    stops.push(() => hypervisors.stop());
 
     const configure = (settings: LabSettings): void => {
       if (settings.bootServiceUrl !== undefined) hosts.setBootServiceUrl(settings.bootServiceUrl);
@@ -171,6 +187,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       bmcEndpoints: bmc.endpoints.map((e) => e.url),
       switches: switches.agents.map((a) => `${a.switchId} udp://${a.address}`),
       sanArrays: san.endpoints.map((e) => `${e.arrayId} ${e.url}`),
+      hypervisorUrl: hypervisors.url,
     });
     const control: ControlApi = await startControlApi({ world, recorder, faults, describe, configure }, options.controlPort ?? 0);
     stops.push(() => control.stop());
@@ -189,6 +206,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       switches,
       san,
       hosts,
+      hypervisors,
       configure,
       describe,
       stop: stopAll,

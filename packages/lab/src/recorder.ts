@@ -3,7 +3,7 @@
  * (source, action, host) and an ordered event log across all simulators, so a
  * test can check that a fence came before a storage grant.
  */
-export const labSources = ['bmc', 'switch', 'san', 'host', 'boot', 'fault'] as const;
+export const labSources = ['bmc', 'switch', 'san', 'host', 'boot', 'fault', 'vm'] as const;
 export type LabSource = (typeof labSources)[number];
 
 export interface LabEvent {

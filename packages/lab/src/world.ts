@@ -34,6 +34,8 @@ export interface HostRuntime {
   phase: HostPhase;
   /** The server identity the host runs (or will boot from disk), null for none. */
   server: string | null;
+  /** The image the host runs (or will boot from disk), null when unknown (preemptible work, blank disk). */
+  image: string | null;
   /** Why the last PXE boot failed. */
   bootError: string | null;
   /** Heartbeats stop although the host runs (network isolation of its agent). */
@@ -97,7 +99,7 @@ export class World extends EventEmitter<WorldEvents> {
     const arrayFabric = new Map(inventory.storageArrays.map((a) => [a.id, a.fabric]));
     for (const lun of inventory.luns) this.lunFabric.set(lun.id, arrayFabric.get(lun.array) ?? '');
     for (const host of inventory.hosts) {
-      this.hosts.set(host.id, initialRuntime(host));
+      this.hosts.set(host.id, initialRuntime(host, inventory.images));
       if (host.hba) this.hostByInitiator.set(host.hba.initiator.toLowerCase(), host.id);
       for (const nic of host.nics) {
         const port: PortRuntime = {
@@ -129,6 +131,7 @@ export class World extends EventEmitter<WorldEvents> {
       if (!rt) continue;
       if (a.mode === 'bare-metal') {
         rt.server = server.id;
+        rt.image = server.image;
         rt.power = 'on';
         rt.phase = 'running';
       }
@@ -300,10 +303,23 @@ export class World extends EventEmitter<WorldEvents> {
   portByMac(mac: string): PortRuntime | undefined {
     return this.portsByMac.get(mac.toLowerCase());
   }
+
+  /** Whether the inventory marks this image as a hypervisor's. */
+  isHypervisorImage(imageId: string | null): boolean {
+    return imageId !== null && this.inventory.images.some((i) => i.id === imageId && i.hypervisor);
+  }
+
+  /** The host is up and running a hypervisor image: VMs can run on it. */
+  runsHypervisor(hostId: string): boolean {
+    const rt = this.host(hostId);
+    return rt.power === 'on' && rt.phase === 'running' && this.isHypervisorImage(rt.image);
+  }
 }
 
-function initialRuntime(host: Host): HostRuntime {
+function initialRuntime(host: Host, images: Inventory['images']): HostRuntime {
   const on = host.role !== 'spare';
+  // A standing hypervisor already runs its architecture's hypervisor image.
+  const hypervisorImage = host.role === 'hypervisor' ? images.find((i) => i.hypervisor && i.arch === host.arch)?.id : undefined;
   return {
     host,
     power: on ? 'on' : 'off',
@@ -312,6 +328,7 @@ function initialRuntime(host: Host): HostRuntime {
     bootEnabled: 'Disabled',
     phase: on ? 'running' : 'off',
     server: null,
+    image: hypervisorImage ?? null,
     bootError: null,
     isolated: false,
     workload: host.role === 'repurposable' ? (host.workload?.name ?? 'batch') : null,

@@ -3,7 +3,9 @@
  * runs; a host powered on with next-boot PXE fetches its iPXE script and
  * comes up as the server the script names only if it can see that server's
  * LUNs and sits on its VLANs, as a real machine would fail to mount its root
- * or reach its network otherwise. One timer wheel drives every heartbeat.
+ * or reach its network otherwise. A script naming a hypervisor image makes the
+ * host a hypervisor (heartbeating with no server; its VMs heartbeat through
+ * the hypervisor simulation). One timer wheel drives every heartbeat.
  */
 import { parseBootScript, topics, type Bus, type Heartbeat, type Topic } from '@firebreak/shared';
 import type { RecordOptions } from '../recorder.ts';
@@ -154,14 +156,17 @@ export function startHostSimulator(world: World, options: HostSimulatorOptions):
     const outcome = await fetchIdentity(rt);
     // Powered off (or cycled) while the script was on its way: this boot no longer exists.
     if (agent.generation !== generation || stopping.signal.aborted) return;
-    const problems = 'error' in outcome ? [outcome.error] : missingFor(world, rt.host.id, outcome.server);
+    // A hypervisor image runs no server of its own: its VMs need the VLANs and LUNs, not the host.
+    const hypervisor = !('error' in outcome) && world.isHypervisorImage(outcome.image);
+    const problems = 'error' in outcome ? [outcome.error] : hypervisor ? [] : missingFor(world, rt.host.id, outcome.server);
     if ('error' in outcome || problems.length > 0) {
       rt.bootError = problems.join('; ');
       recorder.record('host', 'boot-failed', { host: rt.host.id, detail: { error: rt.bootError } });
       world.setPhase(rt.host.id, 'boot-failed');
       return;
     }
-    rt.server = outcome.server;
+    rt.server = hypervisor ? null : outcome.server;
+    rt.image = outcome.image;
     rt.workload = null;
     rt.bootError = null;
     recorder.record('host', 'booted', { host: rt.host.id, detail: { server: outcome.server, image: outcome.image } });

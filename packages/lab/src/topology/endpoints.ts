@@ -12,6 +12,8 @@ export interface TopologyAddresses {
   san(arrayId: string): string;
   /** Image URLs are `${imageBase}/images/<id>.ipxe`. */
   imageBase: string;
+  /** The lab's hypervisor API (a URL); a hypervisor-capable host's endpoint is `${hypervisorBase}/hypervisors/<host id>`. */
+  hypervisorBase: string;
 }
 
 export interface TopologyCredentials {
@@ -26,6 +28,8 @@ export interface Endpoints {
   switch(switchId: string, rackIndex: number): string;
   san(arrayId: string, arrayIndex: number): string;
   imageBase: string;
+  /** The `hypervisor.uri` of a hypervisor-capable host. */
+  hypervisor(hostId: string): string;
   credentials: TopologyCredentials;
 }
 
@@ -36,6 +40,7 @@ export const defaultCredentials: TopologyCredentials = {
 };
 
 export const defaultImageBase = 'http://127.0.0.1:8080';
+export const defaultHypervisorBase = 'http://127.0.0.1:50000';
 
 export function resolveEndpoints(
   addresses: Partial<TopologyAddresses> = {},
@@ -46,6 +51,7 @@ export function resolveEndpoints(
     switch: addresses.switch ?? ((_, rackIndex) => `127.0.0.1:${30_000 + rackIndex}`),
     san: addresses.san ?? ((_, arrayIndex) => `http://127.0.0.1:${40_000 + arrayIndex}`),
     imageBase: (addresses.imageBase ?? defaultImageBase).replace(/\/+$/, ''),
+    hypervisor: (hostId) => `${(addresses.hypervisorBase ?? defaultHypervisorBase).replace(/\/+$/, '')}/hypervisors/${hostId}`,
     credentials: { ...defaultCredentials, ...credentials },
   };
 }

@@ -43,7 +43,7 @@ export interface TopologyOptions {
   size?: TopologySize;
   /** Same seed, same options: byte-identical inventory. Default 1. */
   seed?: number;
-  /** Override where devices listen; defaults are fixed example ports on 127.0.0.1. */
+  /** Override where devices listen; defaults are fixed example ports on 127.0.0.1 (hypervisors under http://127.0.0.1:50000). */
   addresses?: Partial<TopologyAddresses>;
   /** Override credential references; defaults are env:FB_LAB_{BMC,SNMP,SAN}_CREDENTIALS. */
   credentials?: Partial<TopologyCredentials>;
@@ -139,6 +139,8 @@ export function generateTopology(options: TopologyOptions = {}): InventoryInput 
           },
           role: slot.role,
           hypervisorCapable: slot.hypervisorCapable,
+          // Where its hypervisor answers once it runs one: the lab's hypervisor simulation.
+          ...(slot.hypervisorCapable && { hypervisor: { driver: 'lab', uri: endpoints.hypervisor(id) } }),
         };
         if (slot.role === 'repurposable') {
           // Cycling a shuffled 5-9 gives every site with two repurposables two priorities.
