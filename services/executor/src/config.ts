@@ -12,6 +12,8 @@ export const executorConfigSchema = baseConfigSchema.extend({
   FB_EXEC_PER_DEVICE: int(1).default(4),
   FB_EXEC_RETRY_INITIAL_MS: int(1).default(200),
   FB_EXEC_RETRY_MAX_MS: int(1).default(5_000),
+  /** The boot service's base URL; without it boot commands fail, saying so. */
+  FB_BOOT_SERVICE_URL: z.url().optional(),
   FB_DEVICE_TIMEOUT_MS: int(50).default(10_000),
 });
 export type ExecutorConfig = z.output<typeof executorConfigSchema>;

@@ -17,7 +17,10 @@ export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => 
     store,
     logger,
     executorId: config.SERVICE_INSTANCE_ID,
-    drivers: new InventoryCommandDrivers(inventory, { requestTimeoutMs: config.FB_DEVICE_TIMEOUT_MS }),
+    drivers: new InventoryCommandDrivers(inventory, {
+      requestTimeoutMs: config.FB_DEVICE_TIMEOUT_MS,
+      ...(config.FB_BOOT_SERVICE_URL !== undefined && { bootServiceUrl: config.FB_BOOT_SERVICE_URL }),
+    }),
     concurrency: config.FB_EXEC_CONCURRENCY,
     limits: { perKind: {}, defaultPerKind: config.FB_EXEC_PER_KIND, perDevice: config.FB_EXEC_PER_DEVICE },
     retry: { initialMs: config.FB_EXEC_RETRY_INITIAL_MS, maxMs: config.FB_EXEC_RETRY_MAX_MS },

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { pino } from 'pino';
-import { connectBus, createStore, ensureStreams, subjects, topics, type Bus, type CommandResult, type NetCommand, type PowerCommand, type StorageCommand, type Store } from '@firebreak/shared';
+import { connectBus, createStore, ensureStreams, subjects, topics, type Bus, type CommandResult, type NetCommand, type PowerCommand, type StorageCommand, type Store, type VmSpec } from '@firebreak/shared';
 import { startNats, startRedis, waitFor, type TestServer } from '@firebreak/shared/testing';
 import { startLab, type Lab } from '@firebreak/lab';
 import { InventoryCommandDrivers, startExecutor, type Executor } from '../src/index.ts';
@@ -179,14 +179,39 @@ test('executor - storage: a grant makes the LUN visible to the new host, a fence
   assert.deepEqual(lab.world.lunsVisibleTo(spare.hba.initiator), []);
 });
 
-test('executor - a kind without a driver yet fails permanently with the reason, at once', async () => {
+test('executor - boot without a boot service configured fails permanently with the fix, at once', async () => {
+  const spare = lab.inventory.hosts.find((h) => h.role === 'spare');
+  const image = lab.inventory.images[0];
+  assert.ok(spare?.nics[0] && image);
   const now = Date.now();
-  const cmd = { kind: 'vm' as const, action: 'start' as const, hypervisor: 'r1-h01', vm: 'db1', site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
-  await bus.publish(topics.command('vm'), cmd, { msgId: randomUUID() });
+  const cmd = { kind: 'boot' as const, action: 'configure' as const, host: spare.id, mac: spare.nics[0].mac, image: image.id, server: 'db1', site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
+  await bus.publish(topics.command('boot'), cmd, { msgId: randomUUID() });
   const [result] = await resultOf(cmd.commandId);
   assert.equal(result?.outcome, 'failed');
   assert.equal(result?.attempts, 1, 'permanent errors are not retried');
-  assert.match(result?.error?.message ?? '', /no vm driver yet/);
+  assert.match(result?.error?.message ?? '', /set FB_BOOT_SERVICE_URL/);
+});
+
+test('executor - vm: a VM is defined and started on a running hypervisor, and its state is read back', async () => {
+  const hypervisor = lab.inventory.hosts.find((h) => h.role === 'hypervisor' && h.hypervisor);
+  const server = lab.inventory.servers[0];
+  assert.ok(hypervisor && server, 'the tiny lab has a standing hypervisor');
+  const base = { kind: 'vm' as const, hypervisor: hypervisor.id, vm: `${server.id}-vm`, site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false };
+  const run = async (extra: { action: 'define'; spec: VmSpec } | { action: 'start' | 'undefine' }): Promise<CommandResult | undefined> => {
+    const now = Date.now();
+    const cmd = { ...base, ...extra, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
+    await bus.publish(topics.command('vm'), cmd, { msgId: randomUUID() });
+    return (await resultOf(cmd.commandId))[0];
+  };
+  const spec = { cpus: 2, memoryGiB: 2, image: server.image, vlans: server.vlans, luns: [], mac: '52:54:00:fb:10:01' };
+  const defined = await run({ action: 'define', spec });
+  assert.equal(defined?.outcome, 'succeeded', JSON.stringify(defined));
+  assert.deepEqual(defined?.observed, { state: 'stopped' });
+  const started = await run({ action: 'start' });
+  assert.deepEqual(started?.observed, { state: 'running' }, JSON.stringify(started));
+  assert.equal(lab.world.recorder.count('vm', 'start', hypervisor.id), 1);
+  const removed = await run({ action: 'undefine' });
+  assert.deepEqual(removed?.observed, { state: 'absent' }, JSON.stringify(removed));
 });
 
 test('executor - net: an access VLAN command puts a spare on a server VLAN, read back from the switch', async () => {

@@ -1,23 +1,36 @@
-/**
- * Routes each command kind to its driver. Kinds whose drivers have not landed
- * yet fail permanently with a clear reason instead of pretending to work.
- */
-import { DriverError } from '@firebreak/drivers';
+/** Routes each command kind to the drivers for its devices. */
 import type { Command, Inventory } from '@firebreak/shared';
 import type { CommandDrivers, Execution } from '../command-runner.ts';
+import { BootCommands } from './boot-commands.ts';
 import { NetCommands } from './net-commands.ts';
 import { PowerCommands } from './power-commands.ts';
 import { StorageCommands } from './storage-commands.ts';
+import { VmCommands } from './vm-commands.ts';
+
+export interface CommandDriverOptions {
+  requestTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** FB_BOOT_SERVICE_URL; without it boot commands fail permanently, saying so. */
+  bootServiceUrl?: string;
+}
 
 export class InventoryCommandDrivers implements CommandDrivers {
   readonly power: PowerCommands;
   readonly storage: StorageCommands;
   readonly net: NetCommands;
+  readonly boot: BootCommands;
+  readonly vm: VmCommands;
 
-  constructor(inventory: Inventory, options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
-    this.power = new PowerCommands(inventory, options);
-    this.storage = new StorageCommands(inventory, options);
-    this.net = new NetCommands(inventory, options);
+  constructor(inventory: Inventory, options: CommandDriverOptions = {}) {
+    const { bootServiceUrl, ...deviceOptions } = options;
+    this.power = new PowerCommands(inventory, deviceOptions);
+    this.storage = new StorageCommands(inventory, deviceOptions);
+    this.net = new NetCommands(inventory, deviceOptions);
+    this.boot = new BootCommands(inventory, {
+      ...(bootServiceUrl !== undefined && { bootServiceUrl }),
+      ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
+    });
+    this.vm = new VmCommands(inventory, deviceOptions);
   }
 
   deviceOf(command: Command): string {
@@ -36,15 +49,25 @@ export class InventoryCommandDrivers implements CommandDrivers {
   }
 
   execute(command: Command, signal: AbortSignal): Promise<Execution> {
-    if (command.kind === 'power') return this.power.execute(command, signal);
-    if (command.kind === 'storage') return this.storage.execute(command, signal);
-    if (command.kind === 'net') return this.net.execute(command, signal);
-    return Promise.reject(DriverError.permanent(`this executor has no ${command.kind} driver yet`));
+    switch (command.kind) {
+      case 'power':
+        return this.power.execute(command, signal);
+      case 'storage':
+        return this.storage.execute(command, signal);
+      case 'net':
+        return this.net.execute(command, signal);
+      case 'boot':
+        return this.boot.execute(command, signal);
+      case 'vm':
+        return this.vm.execute(command, signal);
+    }
   }
 
   async close(): Promise<void> {
     await this.power.close();
     await this.storage.close();
     await this.net.close();
+    await this.boot.close();
+    await this.vm.close();
   }
 }
