@@ -3,9 +3,10 @@
  * (≥ 2,000 commands/s on this machine):
  *   - a lab with zero-latency BMCs runs in a child process (its own core),
  *     nats-server and redis-server as child processes;
- *   - this process runs one executor exactly as the service does (durable
+ *   - one executor runs as the real service process (src/main.ts: durable
  *     pull consumer, fencing check, idempotency records, per-device limits,
- *     results on JetStream) and floods it with power commands;
+ *     results on JetStream); this process floods it with power commands and
+ *     collects the results, so the load generator does not share its core;
  *   - throughput = commands / (first publish → last result);
  *   - latency under that flood (published → result received), p50/p99;
  *   - added latency per command, unloaded: one command at a time, end to end,
@@ -20,10 +21,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import {
   connectBus,
-  createStore,
   ensureStreams,
   loadInventoryFile,
   startNatsServer,
@@ -34,7 +33,7 @@ import {
   type PowerCommand,
 } from '@firebreak/shared';
 import { startLab } from '@firebreak/lab';
-import { InventoryCommandDrivers, startExecutor } from '../src/index.ts';
+import { InventoryCommandDrivers } from '../src/index.ts';
 
 const TARGET_PER_SECOND = 2_000;
 const self = fileURLToPath(import.meta.url);
@@ -67,7 +66,7 @@ function median(values: number[]): number {
 }
 
 async function startLabChild(natsUrl: string): Promise<{ child: ChildProcess; inventoryPath: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', self, '--lab-child', natsUrl, '--size', values.size], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...process.execArgv, self, '--lab-child', natsUrl, '--size', values.size], { stdio: ['ignore', 'pipe', 'inherit'] });
   const inventoryPath = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -88,17 +87,9 @@ async function main(): Promise<void> {
   const inventory = await loadInventoryFile(inventoryPath);
   const bus = await connectBus({ url: nats.url, name: 'executor-bench' });
   await ensureStreams(bus.jsm);
-  const store = createStore(redis.url);
-  const executor = await startExecutor({
-    inventory,
-    bus,
-    store,
-    logger: pino({ level: 'silent' }),
-    executorId: 'bench',
-    drivers: new InventoryCommandDrivers(inventory),
-    concurrency: 64,
-    limits: { perKind: {}, defaultPerKind: 64, perDevice: 4 },
-    retry: { initialMs: 50, maxMs: 500 },
+  const executor = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../src/main.ts', import.meta.url))], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, NATS_URL: nats.url, REDIS_URL: redis.url, FB_INVENTORY: inventoryPath, LOG_LEVEL: 'warn', SERVICE_INSTANCE_ID: 'bench' },
   });
 
   const hosts = inventory.hosts.map((h) => h.id);
@@ -174,6 +165,8 @@ async function main(): Promise<void> {
   const SINGLES = 300;
   const direct = new InventoryCommandDrivers(inventory);
   const directMs: number[] = [];
+  // Every host's BMC session and TLS connection made before timing, as the executor's are.
+  for (const host of hosts) await direct.execute({ ...command(0, 0), host }, AbortSignal.timeout(10_000));
   for (let i = 0; i < SINGLES; i++) {
     const t = performance.now();
     await direct.execute(command(0, i), AbortSignal.timeout(10_000));
@@ -197,9 +190,10 @@ async function main(): Promise<void> {
   );
 
   results.unsubscribe();
-  await executor.stop();
+  const exited = new Promise((resolve) => executor.once('exit', resolve));
+  executor.kill('SIGTERM');
+  await exited;
   await bus.close();
-  await store.close();
   child.kill('SIGTERM');
   await Promise.all([nats.stop(), redis.stop()]);
 }

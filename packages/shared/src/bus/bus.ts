@@ -286,7 +286,7 @@ export class Bus {
       abort: new AbortController(),
       pulls: new Set(),
     };
-    const workers = Array.from({ length: concurrency }, () => this.work(consumer, runtime));
+    const workers = [this.pump(consumer, runtime, concurrency)];
     const handle: ConsumerHandle = {
       stop: async () => {
         if (!runtime.abort.signal.aborted) {
@@ -401,18 +401,31 @@ export class Bus {
   }
 
   /**
-   * One worker holds one pull request for one message at a time, so nothing
-   * sits in a client-side buffer while its ack timer runs on the server.
+   * Pulls only as many messages as there are free handler slots, and hands
+   * each to a handler the moment it arrives: nothing waits in a client-side
+   * buffer while its ack timer runs on the server, and under load one pull
+   * request serves many messages instead of one request per message.
    */
-  private async work<S extends z.ZodType>(consumer: Consumer, rt: ConsumerRuntime<S>): Promise<void> {
+  private async pump<S extends z.ZodType>(consumer: Consumer, rt: ConsumerRuntime<S>, concurrency: number): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
+    const dispatch = (msg: JsMsg): void => {
+      const handled = this.process(msg, rt).finally(() => inFlight.delete(handled));
+      inFlight.add(handled);
+    };
     while (!rt.abort.signal.aborted && !this.nc.isClosed()) {
-      const received: JsMsg[] = [];
+      if (inFlight.size >= concurrency) {
+        await Promise.race(inFlight);
+        continue;
+      }
       try {
-        const pull = await consumer.fetch({ max_messages: 1, expires: PULL_EXPIRES_MS });
+        const pull = await consumer.fetch({ max_messages: concurrency - inFlight.size, expires: PULL_EXPIRES_MS });
         rt.pulls.add(pull);
         try {
-          // Finish the pull before handling, so its timers are gone while a handler runs.
-          for await (const msg of pull) received.push(msg);
+          for await (const msg of pull) {
+            // A message that arrived as we stopped goes straight back for another instance.
+            if (rt.abort.signal.aborted) msg.nak();
+            else dispatch(msg);
+          }
         } finally {
           rt.pulls.delete(pull);
         }
@@ -421,12 +434,8 @@ export class Bus {
         this.logger.warn({ durable: rt.durable, err }, 'pull failed; retrying');
         await sleep(RETRY_PAUSE_MS, undefined, { signal: rt.abort.signal }).catch(() => {});
       }
-      for (const msg of received) {
-        // A message that arrived as we stopped goes straight back for another instance.
-        if (rt.abort.signal.aborted) msg.nak();
-        else await this.process(msg, rt);
-      }
     }
+    await Promise.all(inFlight);
   }
 
   /** Never throws: whatever happens to one message, the worker moves on to the next. */
