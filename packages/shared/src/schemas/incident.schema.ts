@@ -28,6 +28,20 @@ export const ServerProgress = z.object({
 });
 export type ServerProgress = z.infer<typeof ServerProgress>;
 
+/** One server's line in an incident's final report; durations in ms from detection (detect: from the failure). */
+export const ServerReport = z.object({
+  server: Id,
+  outcome: z.enum(['recovered', 'unrecovered']),
+  detectMs: z.number(),
+  fenceMs: z.number().nullable(),
+  planMs: z.number().nullable(),
+  heartbeatMs: z.number().nullable(),
+  /** Failure (or drill start) to heartbeat, against the server's target. */
+  rtoSeconds: z.number().nullable(),
+  rtoTargetSeconds: z.number().optional(),
+});
+export type ServerReport = z.infer<typeof ServerReport>;
+
 /** Published on fb.incident.<id>.<phase> for dashboards and the CLI. */
 export const IncidentProgress = z.object({
   incidentId: Id,
@@ -39,5 +53,7 @@ export const IncidentProgress = z.object({
   hosts: z.array(Id),
   servers: z.array(ServerProgress).default([]),
   message: z.string().optional(),
+  /** On the final phase: per-server timings. */
+  report: z.array(ServerReport).optional(),
 });
 export type IncidentProgress = z.infer<typeof IncidentProgress>;

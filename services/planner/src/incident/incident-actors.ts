@@ -1,0 +1,131 @@
+/**
+ * The incident machines' invoked actors, built over an `IncidentEffects`:
+ * the real one in the service, fakes with real failure modes in tests. The
+ * machines stay free of I/O; these turn a step into commands and results.
+ */
+import { fromPromise } from 'xstate';
+import type { Command, CommandResult, Inventory } from '@firebreak/shared';
+import { planPlacement, type PlacementPolicy, type Plan } from '../placement/index.ts';
+import type { IncidentEffects } from './effects.ts';
+import { incidentMachine, type CleanupInput, type FenceInput, type FenceMethod, type PlanInput } from './incident.machine.ts';
+import { RecoveryPlanner, stepsOf, targetHost, type CommandFrame, type RecoveryTarget } from './recovery-steps.ts';
+import { serverRecoveryMachine, type StepInput, type StepOutput, type UndoInput } from './server.machine.ts';
+
+export interface IncidentActorOptions {
+  inventory: Inventory;
+  effects: IncidentEffects;
+  /** The planner's current leader token: read when a command is issued, so a resumed incident carries the new leader's. */
+  fencingToken: () => number;
+  /** Hosts the planner may use now (not production, not failed, not leased elsewhere). */
+  candidates: () => string[];
+  /** VMs running on standing hypervisors. */
+  existingVms?: () => { server: string; hypervisor: string }[];
+  policy?: Partial<PlacementPolicy>;
+  /** How long one step's commands may take. */
+  stepTimeoutMs?: number;
+  /** How long a BMC power-off may take before fabric fencing takes over. */
+  bmcFenceTimeoutMs?: number;
+  /** How long to wait for a recovered server's heartbeat. */
+  heartbeatTimeoutMs?: number;
+  clock?: () => number;
+}
+
+const failures = (results: readonly CommandResult[]): string[] =>
+  results.filter((r) => r.outcome !== 'succeeded').map((r) => `${r.kind} ${r.commandId}: ${r.outcome}${r.error ? ` (${r.error.message})` : ''}`);
+
+export function incidentActors(options: IncidentActorOptions) {
+  const { effects, inventory } = options;
+  const recovery = new RecoveryPlanner(inventory);
+  const clock = options.clock ?? Date.now;
+  const stepTimeoutMs = options.stepTimeoutMs ?? 120_000;
+  const bmcFenceTimeoutMs = options.bmcFenceTimeoutMs ?? 15_000;
+  const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 600_000;
+
+  const frame = (incidentId: string, site: string, drill: boolean, attempt: number, timeoutMs: number): CommandFrame => {
+    const now = clock();
+    return { incidentId, site, drill, attempt, now, deadline: now + timeoutMs, fencingToken: options.fencingToken() };
+  };
+  /** Runs the commands, with a little slack past their deadline for the results to arrive. */
+  const run = (commands: readonly Command[], timeoutMs: number): Promise<CommandResult[]> =>
+    commands.length === 0 ? Promise.resolve([]) : effects.runCommands(commands, AbortSignal.timeout(timeoutMs + 5_000));
+
+  const fence = fromPromise<Record<string, FenceMethod>, FenceInput>(async ({ input }) => {
+    const outcomes = await Promise.all(
+      input.hosts.map(async (host): Promise<[string, FenceMethod]> => {
+        // BMC power-off first, unless the detector already knows the BMC is gone.
+        if (!input.bmcGone.includes(host)) {
+          const results = await run(recovery.fenceByBmc(host, frame(input.incidentId, input.site, false, 1, bmcFenceTimeoutMs)), bmcFenceTimeoutMs);
+          if (failures(results).length === 0) return [host, 'bmc'];
+        }
+        const results = await run(recovery.fenceByFabric(host, frame(input.incidentId, input.site, false, 1, stepTimeoutMs)), stepTimeoutMs);
+        return [host, failures(results).length === 0 ? 'fabric' : 'failed'];
+      }),
+    );
+    return Object.fromEntries(outcomes);
+  });
+
+  const plan = fromPromise<Plan, PlanInput>(async ({ input }) => {
+    const excluded = new Set(input.excluded);
+    return planPlacement({
+      inventory,
+      servers: input.servers,
+      candidates: options.candidates().filter((h) => !excluded.has(h)),
+      failed: { hosts: input.failedHosts, racks: input.failedRacks },
+      ...(options.policy !== undefined && { policy: options.policy }),
+      existingVms: options.existingVms?.() ?? [],
+    });
+  });
+
+  const runStep = fromPromise<StepOutput, StepInput>(async ({ input }) => {
+    const { target, step } = input;
+    if (step === 'heartbeat') {
+      const host = recovery.host(targetHost(target));
+      const at = await effects.waitForHeartbeat(
+        { site: input.site, rack: host.rack, host: host.id, server: target.mode === 'hypervisor' ? null : target.server, sentAfter: clock() },
+        AbortSignal.timeout(heartbeatTimeoutMs),
+      );
+      return { at };
+    }
+    const commands = recovery.commands(target, step, frame(input.incidentId, input.site, input.drill, input.attempt, stepTimeoutMs));
+    const failed = failures(await run(commands, stepTimeoutMs));
+    if (failed.length > 0) throw new Error(`${step} failed: ${failed.join('; ')}`);
+    return { at: clock() };
+  });
+
+  const undoTarget = async (incidentId: string, site: string, drill: boolean, target: RecoveryTarget, steps: readonly string[]): Promise<string[]> => {
+    const failed: string[] = [];
+    for (const step of steps) {
+      const commands = recovery.undo(target, step as never, frame(incidentId, site, drill, 1, stepTimeoutMs));
+      failed.push(...failures(await run(commands, stepTimeoutMs)));
+    }
+    return failed;
+  };
+
+  const undoSteps = fromPromise<void, UndoInput>(async ({ input }) => {
+    const failed = await undoTarget(input.incidentId, input.site, input.drill, input.target, input.steps);
+    if (failed.length > 0) throw new Error(`undo failed: ${failed.join('; ')}`);
+  });
+
+  const cleanup = fromPromise<void, CleanupInput>(async ({ input }) => {
+    const failed: string[] = [];
+    for (const target of input.targets) {
+      failed.push(...(await undoTarget(input.incidentId, input.site, input.drill, target, stepsOf(target).reverse())));
+    }
+    await effects.releaseHosts(input.incidentId, input.hosts);
+    if (failed.length > 0) throw new Error(`cleanup left work undone: ${failed.join('; ')}`);
+  });
+
+  return {
+    fence,
+    plan,
+    claim: fromPromise(({ input }: { input: { incidentId: string; hosts: string[] } }) => effects.claimHosts(input.incidentId, input.hosts)),
+    release: fromPromise(({ input }: { input: { incidentId: string; hosts: string[] } }) => effects.releaseHosts(input.incidentId, input.hosts)),
+    cleanup,
+    serverRecovery: serverRecoveryMachine.provide({ actors: { runStep, undoSteps } }),
+  };
+}
+
+/** The incident machine with its effects bound: what the service runs and the tests drive. */
+export function boundIncidentMachine(options: IncidentActorOptions) {
+  return incidentMachine.provide({ actors: incidentActors(options) });
+}

@@ -1,0 +1,424 @@
+/**
+ * One incident, from detection to its outcome (ARCHITECTURE.md, "Recovery of
+ * one incident"): detected → fencing → planning → claiming → recovering (a
+ * child machine per target) → verifying → recovered | degraded | failed.
+ * Drills skip fencing and end with a cleanup that returns every borrowed host.
+ * Every effect is an invoked actor bound in the wiring; this file decides.
+ */
+import { assign, enqueueActions, fromPromise, setup } from 'xstate';
+import type { Plan } from '../placement/index.ts';
+import type { ClaimOutcome } from './effects.ts';
+import { targetHost, targetKey, type RecoveryTarget, type StepName } from './recovery-steps.ts';
+import { serverRecoveryMachine, type ServerParentEvent } from './server.machine.ts';
+
+export const INCIDENT_MACHINE_ID = 'firebreak-incident';
+/** Bump when states or context change shape: snapshots of another version are refused, not misread. */
+export const INCIDENT_MACHINE_VERSION = '1';
+
+export type FenceMethod = 'bmc' | 'fabric' | 'failed';
+
+export interface IncidentInput {
+  incidentId: string;
+  site: string;
+  trigger: 'event' | 'drill';
+  drillId?: string;
+  /** Hosts that failed (or, in a drill, that are rehearsed as failed). */
+  hosts: string[];
+  racks: string[];
+  /** Each server those hosts ran, with the host it ran on. */
+  serverHosts: Record<string, string>;
+  /** Hosts whose BMC is known to be gone: straight to fabric fencing. */
+  bmcGone: string[];
+  firstFailureAt: number;
+  detectedAt: number;
+  /** Re-plans after lost host races before giving up on claiming. */
+  maxReplans?: number;
+  /** Per-step attempts in the server machines. */
+  maxAttempts?: number;
+  retryBaseMs?: number;
+  /** A drill cleans up on its own after this long. */
+  drillMaxMs?: number;
+}
+
+export type TargetStatus = 'pending' | 'running' | 'done' | 'failed';
+
+export interface TargetState {
+  target: RecoveryTarget;
+  status: TargetStatus;
+  step: StepName | null;
+  heartbeatAt: number | null;
+  error: string | null;
+}
+
+export interface Unrecovered {
+  server: string;
+  reason: string;
+}
+
+export interface IncidentContext extends Required<Omit<IncidentInput, 'drillId'>> {
+  drillId: string | null;
+  servers: string[];
+  fence: Record<string, FenceMethod>;
+  fencedAt: number | null;
+  plan: Plan | null;
+  plannedAt: number | null;
+  /** Hosts lost to other incidents' claims: planned around. */
+  excluded: string[];
+  replans: number;
+  claimed: string[];
+  targets: Record<string, TargetState>;
+  unrecovered: Unrecovered[];
+  finishedAt: number | null;
+  error: string | null;
+}
+
+export type IncidentEvent =
+  | ServerParentEvent
+  /** More failed hosts that overlap this incident. */
+  | { type: 'join'; hosts: string[]; racks: string[]; serverHosts: Record<string, string>; bmcGone: string[] }
+  | { type: 'drill.stop' };
+
+export interface FenceInput {
+  incidentId: string;
+  site: string;
+  hosts: string[];
+  bmcGone: string[];
+}
+
+export interface PlanInput {
+  incidentId: string;
+  servers: string[];
+  failedHosts: string[];
+  failedRacks: string[];
+  excluded: string[];
+}
+
+export interface CleanupInput {
+  incidentId: string;
+  site: string;
+  drill: boolean;
+  /** Targets to take back (every step undone), VMs first, then hypervisors, then bare metal. */
+  targets: RecoveryTarget[];
+  hosts: string[];
+}
+
+/** Every host a plan takes, whether by assignment or conversion. */
+export function hostsOfPlan(plan: Plan): string[] {
+  const hosts = new Set<string>();
+  for (const a of plan.assignments) hosts.add(a.mode === 'bare-metal' ? a.host : a.hypervisor);
+  for (const c of plan.conversions) hosts.add(c.host);
+  return [...hosts].sort();
+}
+
+/** The recovery targets of a plan: bare-metal servers, hypervisors (converted or standing), VMs. */
+export function targetsOfPlan(plan: Plan): RecoveryTarget[] {
+  const converted = new Set(plan.conversions.map((c) => c.host));
+  const vmsOn = new Map<string, string[]>();
+  const targets: RecoveryTarget[] = [];
+  for (const a of plan.assignments) {
+    if (a.mode === 'bare-metal') targets.push({ mode: 'bare-metal', server: a.server, host: a.host });
+    else {
+      vmsOn.set(a.hypervisor, [...(vmsOn.get(a.hypervisor) ?? []), a.server]);
+      targets.push({ mode: 'vm', server: a.server, hypervisor: a.hypervisor });
+    }
+  }
+  for (const [host, servers] of [...vmsOn].sort(([a], [b]) => a.localeCompare(b))) {
+    targets.push({ mode: 'hypervisor', host, servers: servers.sort(), standing: !converted.has(host) });
+  }
+  return targets;
+}
+
+const childId = (key: string): string => `target-${key}`;
+const settled = (t: TargetState): boolean => t.status === 'done' || t.status === 'failed';
+
+export const incidentMachine = setup({
+  types: {
+    input: {} as IncidentInput,
+    context: {} as IncidentContext,
+    events: {} as IncidentEvent,
+  },
+  actors: {
+    fence: fromPromise<Record<string, FenceMethod>, FenceInput>(() => Promise.reject(new Error('fence is not provided'))),
+    plan: fromPromise<Plan, PlanInput>(() => Promise.reject(new Error('plan is not provided'))),
+    claim: fromPromise<ClaimOutcome, { incidentId: string; hosts: string[] }>(() => Promise.reject(new Error('claim is not provided'))),
+    release: fromPromise<void, { incidentId: string; hosts: string[] }>(() => Promise.reject(new Error('release is not provided'))),
+    cleanup: fromPromise<void, CleanupInput>(() => Promise.reject(new Error('cleanup is not provided'))),
+    serverRecovery: serverRecoveryMachine,
+  },
+  actions: {
+    startReadyTargets: enqueueActions(({ context, enqueue }) => {
+      for (const [key, t] of Object.entries(context.targets)) {
+        if (t.status !== 'pending' || !ready(context, t.target)) continue;
+        enqueue.assign(({ context: c }) => updateTarget(c, key, { status: 'running' }));
+        enqueue.spawnChild('serverRecovery', {
+          id: childId(key),
+          input: {
+            incidentId: context.incidentId,
+            site: context.site,
+            target: t.target,
+            drill: context.trigger === 'drill',
+            maxAttempts: context.maxAttempts,
+            retryBaseMs: context.retryBaseMs,
+          },
+        });
+      }
+    }),
+  },
+  delays: {
+    drillMax: ({ context }) => context.drillMaxMs,
+  },
+  guards: {
+    isDrill: ({ context }) => context.trigger === 'drill',
+    lostRace: ({ context, event }) => (event as unknown as { output: ClaimOutcome }).output.lost.length > 0 && context.replans < context.maxReplans,
+    allSettled: ({ context }) => Object.values(context.targets).every(settled),
+    allRecovered: ({ context }) => context.unrecovered.length === 0 && Object.values(context.targets).every((t) => t.status === 'done'),
+    someRecovered: ({ context }) => Object.values(context.targets).some((t) => t.status === 'done' && t.target.mode !== 'hypervisor'),
+  },
+}).createMachine({
+  id: INCIDENT_MACHINE_ID,
+  context: ({ input }) => ({
+    incidentId: input.incidentId,
+    site: input.site,
+    trigger: input.trigger,
+    drillId: input.drillId ?? null,
+    hosts: [...input.hosts].sort(),
+    racks: [...input.racks].sort(),
+    serverHosts: { ...input.serverHosts },
+    servers: Object.keys(input.serverHosts).sort(),
+    bmcGone: [...input.bmcGone].sort(),
+    firstFailureAt: input.firstFailureAt,
+    detectedAt: input.detectedAt,
+    maxReplans: input.maxReplans ?? 5,
+    maxAttempts: input.maxAttempts ?? 3,
+    retryBaseMs: input.retryBaseMs ?? 1_000,
+    drillMaxMs: input.drillMaxMs ?? 3_600_000,
+    fence: {},
+    fencedAt: null,
+    plan: null,
+    plannedAt: null,
+    excluded: [],
+    replans: 0,
+    claimed: [],
+    targets: {},
+    unrecovered: [],
+    finishedAt: null,
+    error: null,
+  }),
+  initial: 'detected',
+  on: {
+    // Overlapping failures join while nothing has been claimed yet; the fence and plan are made again over all hosts.
+    join: {
+      guard: ({ context }) => context.claimed.length === 0,
+      target: '.fencing',
+      reenter: true,
+      actions: assign(({ context, event }) => ({
+        hosts: [...new Set([...context.hosts, ...event.hosts])].sort(),
+        racks: [...new Set([...context.racks, ...event.racks])].sort(),
+        serverHosts: { ...context.serverHosts, ...event.serverHosts },
+        servers: [...new Set([...context.servers, ...Object.keys(event.serverHosts)])].sort(),
+        bmcGone: [...new Set([...context.bmcGone, ...event.bmcGone])].sort(),
+      })),
+    },
+  },
+  states: {
+    detected: {
+      always: [{ guard: 'isDrill', target: 'planning' }, { target: 'fencing' }],
+    },
+    fencing: {
+      always: { guard: 'isDrill', target: 'planning' },
+      invoke: {
+        src: 'fence',
+        input: ({ context }) => ({ incidentId: context.incidentId, site: context.site, hosts: context.hosts, bmcGone: context.bmcGone }),
+        onDone: {
+          target: 'planning',
+          actions: assign(({ event }) => ({ fence: event.output, fencedAt: Date.now() })),
+        },
+        onError: { target: 'failed', actions: assign(({ event }) => ({ error: `fencing: ${String((event.error as Error)?.message ?? event.error)}` })) },
+      },
+    },
+    planning: {
+      invoke: {
+        src: 'plan',
+        input: ({ context }) => ({
+          incidentId: context.incidentId,
+          // No storage grant before a confirmed fence: servers of unfenced hosts wait for an operator.
+          servers: context.trigger === 'drill' ? context.servers : context.servers.filter((s) => !unfencedServers(context).has(s)),
+          failedHosts: context.hosts,
+          failedRacks: context.racks,
+          excluded: context.excluded,
+        }),
+        onDone: {
+          target: 'claiming',
+          actions: assign(({ context, event }) => ({
+            plan: event.output,
+            plannedAt: Date.now(),
+            unrecovered: [
+              ...[...unfencedServers(context)].filter(() => context.trigger !== 'drill').map((server) => ({ server, reason: 'its old host could not be fenced (BMC and fabric both failed)' })),
+              ...event.output.unplaced.map((u) => ({ server: u.server, reason: `${u.reason}: ${u.explanation}` })),
+            ],
+          })),
+        },
+        onError: { target: 'failed', actions: assign(({ event }) => ({ error: `planning: ${String((event.error as Error)?.message ?? event.error)}` })) },
+      },
+    },
+    claiming: {
+      invoke: {
+        src: 'claim',
+        input: ({ context }) => ({ incidentId: context.incidentId, hosts: context.plan ? hostsOfPlan(context.plan) : [] }),
+        onDone: [
+          {
+            // Lost a host to another incident: give back what we got and plan again without it.
+            guard: 'lostRace',
+            target: 'releasing',
+            actions: assign(({ context, event }) => ({
+              excluded: [...new Set([...context.excluded, ...event.output.lost.map((l) => l.host)])].sort(),
+              replans: context.replans + 1,
+              claimed: event.output.claimed,
+            })),
+          },
+          {
+            target: 'recovering',
+            actions: assign(({ context, event }) => {
+              const lost = new Set(event.output.lost.map((l) => l.host));
+              const targets: Record<string, TargetState> = {};
+              const unrecovered = [...context.unrecovered];
+              for (const target of context.plan ? targetsOfPlan(context.plan) : []) {
+                if (lost.has(targetHost(target))) {
+                  if (target.mode !== 'hypervisor') unrecovered.push({ server: target.server, reason: `host ${targetHost(target)} went to another incident after ${context.replans} re-plans` });
+                  continue;
+                }
+                targets[targetKey(target)] = { target, status: 'pending', step: null, heartbeatAt: null, error: null };
+              }
+              return { claimed: event.output.claimed, targets, unrecovered };
+            }),
+          },
+        ],
+        onError: { target: 'failed', actions: assign(({ event }) => ({ error: `claiming: ${String((event.error as Error)?.message ?? event.error)}` })) },
+      },
+    },
+    releasing: {
+      invoke: {
+        src: 'release',
+        input: ({ context }) => ({ incidentId: context.incidentId, hosts: context.claimed }),
+        onDone: { target: 'planning', actions: assign({ claimed: [] }) },
+        onError: { target: 'planning', actions: assign({ claimed: [] }) },
+      },
+    },
+    recovering: {
+      entry: 'startReadyTargets',
+      always: { guard: 'allSettled', target: 'verifying' },
+      on: {
+        'target.step': {
+          actions: assign(({ context, event }) => updateTarget(context, event.key, { status: 'running', step: event.step })),
+        },
+        'target.done': {
+          actions: [assign(({ context, event }) => updateTarget(context, event.key, { status: 'done', heartbeatAt: event.heartbeatAt })), 'startReadyTargets'],
+        },
+        'target.failed': {
+          actions: [
+            assign(({ context, event }) => {
+              const targets = updateTarget(context, event.key, { status: 'failed', error: `${event.step}: ${event.error}` }).targets;
+              // A hypervisor that failed takes its VMs with it.
+              const failed = targets[event.key]?.target;
+              if (failed?.mode === 'hypervisor') {
+                for (const [key, t] of Object.entries(targets)) {
+                  if (t.target.mode === 'vm' && t.target.hypervisor === failed.host && t.status === 'pending') {
+                    targets[key] = { ...t, status: 'failed', error: `hypervisor ${failed.host} failed: ${event.error}` };
+                  }
+                }
+              }
+              return { targets };
+            }),
+            'startReadyTargets',
+          ],
+        },
+      },
+    },
+    verifying: {
+      entry: assign(({ context }) => ({
+        unrecovered: [
+          ...context.unrecovered,
+          ...Object.values(context.targets)
+            .filter((t) => t.status === 'failed' && t.target.mode !== 'hypervisor')
+            .map((t) => ({ server: (t.target as { server: string }).server, reason: t.error ?? 'failed' })),
+        ],
+      })),
+      always: [{ guard: 'isDrill', target: 'drilling' }, { target: 'releasingFailed' }],
+    },
+    releasingFailed: {
+      // Hosts whose recovery failed go back (their wiring was compensated); recovered hosts stay leased to their servers.
+      invoke: {
+        src: 'release',
+        input: ({ context }) => ({ incidentId: context.incidentId, hosts: hostsOfFailedTargets(context) }),
+        onDone: 'outcome',
+        onError: 'outcome',
+      },
+    },
+    outcome: {
+      always: [
+        { guard: 'allRecovered', target: 'recovered' },
+        { guard: 'someRecovered', target: 'degraded' },
+        { target: 'failed' },
+      ],
+    },
+    drilling: {
+      // The rehearsal stands until stopped, or until its time is up.
+      on: { 'drill.stop': 'cleanup' },
+      after: { drillMax: 'cleanup' },
+    },
+    cleanup: {
+      invoke: {
+        src: 'cleanup',
+        input: ({ context }) => ({
+          incidentId: context.incidentId,
+          site: context.site,
+          drill: true,
+          targets: cleanupOrder(context),
+          hosts: context.claimed,
+        }),
+        onDone: 'outcome',
+        onError: { target: 'outcome', actions: assign(({ event }) => ({ error: `cleanup: ${String((event.error as Error)?.message ?? event.error)}` })) },
+      },
+    },
+    recovered: { type: 'final', entry: assign({ finishedAt: () => Date.now() }) },
+    degraded: { type: 'final', entry: assign({ finishedAt: () => Date.now() }) },
+    failed: { type: 'final', entry: assign({ finishedAt: () => Date.now() }) },
+  },
+});
+
+/** A VM starts once its hypervisor is ready; everything else at once. */
+function ready(context: IncidentContext, target: RecoveryTarget): boolean {
+  if (target.mode !== 'vm') return true;
+  return context.targets[`hv-${target.hypervisor}`]?.status === 'done';
+}
+
+function updateTarget(context: IncidentContext, key: string, patch: Partial<TargetState>): { targets: Record<string, TargetState> } {
+  const current = context.targets[key];
+  if (!current) return { targets: context.targets };
+  return { targets: { ...context.targets, [key]: { ...current, ...patch } } };
+}
+
+function unfencedServers(context: IncidentContext): Set<string> {
+  const failedHosts = new Set(Object.entries(context.fence).filter(([, m]) => m === 'failed').map(([h]) => h));
+  if (failedHosts.size === 0) return new Set();
+  return new Set(context.servers.filter((s) => failedHosts.has(serverHost(context, s))));
+}
+
+function serverHost(context: IncidentContext, server: string): string {
+  return context.serverHosts[server] ?? '';
+}
+
+function hostsOfFailedTargets(context: IncidentContext): string[] {
+  const failed = new Set<string>();
+  const kept = new Set<string>();
+  for (const t of Object.values(context.targets)) (t.status === 'done' ? kept : failed).add(targetHost(t.target));
+  return [...failed].filter((h) => !kept.has(h)).sort();
+}
+
+function cleanupOrder(context: IncidentContext): CleanupInput['targets'] {
+  const rank = { vm: 0, hypervisor: 1, 'bare-metal': 2 } as const;
+  return Object.values(context.targets)
+    .filter((t) => t.status !== 'pending')
+    .sort((a, b) => rank[a.target.mode] - rank[b.target.mode] || targetKey(a.target).localeCompare(targetKey(b.target)))
+    .map((t) => t.target);
+}
