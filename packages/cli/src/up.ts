@@ -5,13 +5,16 @@
  * when a service dies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@firebreak/shared';
 import { printLab, startLabWithInfrastructure, type LabCommandOptions } from './lab.ts';
 import { renderLogLine } from './log-view.ts';
 
-const services = ['detector', 'planner', 'executor'] as const;
+const services = ['boot-service', 'detector', 'planner', 'executor'] as const;
 
 function startService(name: string, env: NodeJS.ProcessEnv): ChildProcess {
   const entry = fileURLToPath(import.meta.resolve(`@firebreak/${name}/main`));
@@ -35,7 +38,14 @@ function stopChild(child: ChildProcess): Promise<void> {
 export async function up(options: LabCommandOptions): Promise<number> {
   // The lab's switches send their link traps to the detector.
   const trapPort = await freePort();
-  const running = await startLabWithInfrastructure({ ...options, trapReceivers: [...(options.trapReceivers ?? []), `127.0.0.1:${trapPort}`] });
+  // Recovered hosts PXE-boot from the boot service the executor configures.
+  const bootListen = `127.0.0.1:${await freePort()}`;
+  const bootUrl = `http://${bootListen}`;
+  const running = await startLabWithInfrastructure({
+    ...options,
+    bootServiceUrl: options.bootServiceUrl ?? bootUrl,
+    trapReceivers: [...(options.trapReceivers ?? []), `127.0.0.1:${trapPort}`],
+  });
   printLab(running.lab);
   const d = running.lab.describe();
   const env = {
@@ -44,6 +54,9 @@ export async function up(options: LabCommandOptions): Promise<number> {
     REDIS_URL: running.infra.redisUrl,
     FB_INVENTORY: d.inventoryPath,
     FB_TRAP_PORT: String(trapPort),
+    FB_BOOT_DIR: await mkdtemp(join(tmpdir(), 'firebreak-boot-')),
+    FB_BOOT_LISTEN: bootListen,
+    FB_BOOT_SERVICE_URL: bootUrl,
   };
   const children = new Map<string, ChildProcess>();
   for (const name of services) children.set(name, startService(name, env));
