@@ -133,7 +133,7 @@ export class PlacementSearch {
   /** Runs the whole search and leaves the result in `hosts` and `servers`. */
   run(): void {
     // Tier by tier, so a less critical server never takes what a more critical one could have had at a cost.
-    let left: ServerState[] = [];
+    const left: ServerState[] = [];
     for (let tier = 0; tier <= 3; tier++) {
       const pending = this.greedyFree(this.servers.filter((s) => s.need.tier === tier));
       left.push(...this.placePending(pending));
