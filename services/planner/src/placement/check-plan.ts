@@ -58,6 +58,7 @@ export function checkPlan(input: PlacementInput, plan: Plan): string[] {
     vmsByHypervisor.set(vm.hypervisor, [...(vmsByHypervisor.get(vm.hypervisor) ?? []), servers.get(vm.server) as Server]);
   }
   const newVms = new Map<string, number>();
+  const added = new Set<string>();
 
   for (const a of plan.assignments) {
     const server = servers.get(a.server);
@@ -86,6 +87,7 @@ export function checkPlan(input: PlacementInput, plan: Plan): string[] {
       if (why) problems.push(`VM ${a.server} on ${a.hypervisor}: ${why}`);
       vmsByHypervisor.set(a.hypervisor, [...(vmsByHypervisor.get(a.hypervisor) ?? []), server]);
       newVms.set(a.hypervisor, (newVms.get(a.hypervisor) ?? 0) + 1);
+      added.add(a.server);
     }
   }
 
@@ -99,9 +101,13 @@ export function checkPlan(input: PlacementInput, plan: Plan): string[] {
     const memory = vms.reduce((sum, s) => sum + s.memoryGiB, 0);
     if (cpus > cpuCap) problems.push(`hypervisor ${id}: ${cpus} vCPUs exceed ${cpuCap}`);
     if (memory > memCap) problems.push(`hypervisor ${id}: ${memory} GiB exceed ${memCap}`);
-    for (const vm of vms) if (vm.cpus > host.cpus - reserve.cpus) problems.push(`VM ${vm.id} has more vCPUs than ${id} has CPUs`);
-    const groups = vms.map((s) => s.antiAffinity).filter((g) => g !== undefined);
-    if (new Set(groups).size !== groups.length) problems.push(`hypervisor ${id} runs two members of one anti-affinity group`);
+    // Only the plan's own VMs: one already running is the input's business.
+    for (const vm of vms) if (added.has(vm.id) && vm.cpus > host.cpus - reserve.cpus) problems.push(`VM ${vm.id} has more vCPUs than ${id} has CPUs`);
+    for (const vm of vms) {
+      if (!added.has(vm.id) || vm.antiAffinity === undefined) continue;
+      const members = vms.filter((other) => other.antiAffinity === vm.antiAffinity);
+      if (members.length > 1) problems.push(`hypervisor ${id} runs ${vm.id} beside ${members.filter((m) => m !== vm).map((m) => m.id).join(', ')} of anti-affinity group ${vm.antiAffinity}`);
+    }
   }
 
   for (const c of plan.conversions) {

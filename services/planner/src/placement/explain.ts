@@ -48,5 +48,6 @@ export function explainPreemption(host: HostState): string {
 
 export function explainConversion(host: HostState, image: string): string {
   const offer = host.offer;
-  return `convert ${hostLabel(offer)} ${offer.id} (${offer.cpus} CPUs/${round(offer.memoryGiB)} GiB) to a hypervisor with ${image}: it runs ${host.vms.length} VM${host.vms.length === 1 ? '' : 's'} (${names(host)}) for lack of a host each`;
+  const gain = host.vms.length > 1 ? ' instead of one server on bare metal' : '';
+  return `convert ${hostLabel(offer)} ${offer.id} (${offer.cpus} CPUs/${round(offer.memoryGiB)} GiB) to a hypervisor with ${image}: it runs ${host.vms.length} VM${host.vms.length === 1 ? '' : 's'} (${names(host)})${gain}`;
 }

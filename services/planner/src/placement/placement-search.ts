@@ -1,13 +1,20 @@
 /**
- * The placement search: a priority-ordered greedy over cheapest options,
- * then repair moves that release costly hosts, all on one mutable state with
- * an undo journal so a move that does not work out is rolled back.
+ * The placement search, on one mutable state with an undo journal so a move
+ * that does not work out is rolled back:
  *
- * Costs follow the objective: a placement that costs nothing (room on a
- * hypervisor, a free spare) beats one that converts a host, which beats one
- * that preempts work. Free hosts sit in pools of identical hosts per
- * compatibility class, so finding the best host is a scan over a few dozen
- * pools, not over every host.
+ * 1. tier by tier, servers take what costs nothing (room on a hypervisor, a
+ *    free spare, best fit), then the rest their cheapest option: converting a
+ *    host, relocating or exchanging a placed server, preempting work (a
+ *    preempted host becomes a hypervisor when it takes several servers);
+ * 2. repair: release preempted and converted hosts whose servers fit
+ *    elsewhere, consolidate preempted hosts into one new hypervisor;
+ * 3. when servers are still left over (PlacementSearch.improve), a seeded
+ *    ruin-and-recreate search, then best fit after the fact.
+ *
+ * Costs follow the objective: a placement that costs nothing beats one that
+ * converts a host, which beats one that preempts work. Free hosts sit in
+ * pools of identical hosts per compatibility class, so finding the best host
+ * is a scan over a few dozen pools, not over every host.
  */
 import { compareIds, fitsBareMetal, fitsVmAlone, type HostOffer, type PlacementContext, type ServerNeed } from './placement-context.ts';
 import { bareMetalWaste, compareScores, hypervisorWaste, workloadImportance } from './plan-score.ts';
@@ -79,11 +86,16 @@ type ExchangeOption = { kind: 'vm-exchange'; host: HostState; out: ServerState; 
 type Option = VmOption | BmOption | ExchangeOption;
 
 const free: Cost = [0, 0, 0];
+/** Shared by every host without anti-affinity members until one arrives; never written to. */
+const noGroups: Map<string, number> = new Map();
 /** How many occupied hosts a relocation looks at per server, best fit first; bounds the search on big fleets. */
 const relocationWidth = 16;
 /** Candidate checks one exchange search may make; bounds the search on big fleets. */
 const exchangeBudget = 20_000;
 /** Ruin-and-recreate attempts at most, and in a row without improvement. */
+/** Consolidations tried per round (largest free capable hosts first), and rounds at most. */
+const consolidationWidth = 6;
+const consolidationRounds = 8;
 const ruinAttempts = 400;
 const ruinPatience = 100;
 
@@ -221,7 +233,9 @@ export class PlacementSearch {
         const displaced: ServerState[] = [];
         for (const host of ruined) displaced.push(...this.vacate(host));
         this.placePending([target]);
-        this.placePending([...displaced, ...unplaced.filter((s) => s !== target)].sort((a, b) => a.rank - b.rank));
+        this.placePending(displaced.sort((a, b) => a.rank - b.rank));
+        // The other leftovers only get the cheap options: trying every move for each of them would dominate the search.
+        this.greedyFree(unplaced.filter((s) => s !== target));
         const score = this.score();
         if (compareScores(score, best) >= 0) return undefined;
         best = score;
@@ -252,8 +266,7 @@ export class PlacementSearch {
 
   private initialHost(offer: HostOffer): HostState {
     const existing = offer.kind === 'hypervisor';
-    const groups = new Map<string, number>();
-    for (const g of offer.groups) groups.set(g, 1);
+    const groups = offer.groups.length === 0 ? noGroups : new Map<string, number>(offer.groups.map((g) => [g, 1]));
     const host: HostState = {
       offer,
       mode: existing ? 'hv' : 'free',
@@ -366,7 +379,10 @@ export class PlacementSearch {
     host.usedCpus += server.need.cpus;
     host.usedMemoryGiB += server.need.memoryGiB;
     const group = server.need.group;
-    if (group !== undefined) host.groups.set(group, (host.groups.get(group) ?? 0) + 1);
+    if (group !== undefined) {
+      if (host.groups === noGroups) host.groups = new Map();
+      host.groups.set(group, (host.groups.get(group) ?? 0) + 1);
+    }
     server.host = host;
     server.mode = 'vm';
     this.record(() => this.detach(server));
@@ -611,7 +627,7 @@ export class PlacementSearch {
         const exchange = this.bestExchange(server.need);
         if (exchange && better(exchange, best)) best = exchange;
       }
-      if (best?.kind === 'bm-free' && best.cost[0] > 0) {
+      if (best !== undefined && best.cost[0] > 0 && best.kind !== 'vm-convert-free') {
         // Preempting one host for a hypervisor that takes this and more waiting servers beats preempting one per server.
         const vm = this.bestVm(server.need);
         if (vm && vm.cost[0] > 0 && this.absorbs(vm.host, server, this.servers.slice(server.rank + 1)) >= 2) best = vm;
@@ -643,10 +659,11 @@ export class PlacementSearch {
   }
 
   /** Re-homes servers at no cost, largest first; undefined (and rolled back by the caller) when one cannot move. */
-  private rehomeFree(servers: readonly ServerState[], exclude: HostState): true | undefined {
+  private rehomeFree(servers: readonly ServerState[], exclude: HostState, allowConversions = false): true | undefined {
     const order = [...servers].sort((a, b) => b.need.memoryGiB - a.need.memoryGiB || b.need.cpus - a.need.cpus || a.rank - b.rank);
     for (const server of order) {
-      const option = this.bestVm(server.need, exclude, true) ?? this.bestBareMetal(server.need, 0, exclude);
+      let option: Option | undefined = this.bestVm(server.need, exclude, true) ?? this.bestBareMetal(server.need, 0, exclude);
+      if (option === undefined && allowConversions) option = this.bestVm(server.need, exclude, false, 0);
       if (option === undefined) return undefined;
       this.apply(server, option);
     }
@@ -660,12 +677,15 @@ export class PlacementSearch {
    * into that server's bare-metal host when it fits.
    */
   private releaseCostlyHosts(): boolean {
-    let changed = false;
+    let changed = this.consolidate();
     const preempted = this.hosts
       .filter((h) => h.offer.workload !== undefined && h.mode !== 'free')
       .sort((a, b) => (a.offer.workload?.priority ?? 0) - (b.offer.workload?.priority ?? 0) || compareIds(a.offer.id, b.offer.id));
     for (const host of preempted) {
-      const done = this.transaction(() => this.rehomeFree(this.vacateInPlace(host), host) && this.returnHost(host));
+      // At no cost first; else through conversions, which the objective ranks below any preemption.
+      const done =
+        this.transaction(() => this.rehomeFree(this.vacateInPlace(host), host) && this.returnHost(host)) ??
+        this.transaction(() => this.rehomeFree(this.vacateInPlace(host), host, true) && this.returnHost(host));
       if (done) changed = true;
       else if (this.swapToLessImportant(host)) changed = true;
     }
@@ -694,6 +714,63 @@ export class PlacementSearch {
         );
       });
       if (unconverted) changed = true;
+    }
+    return changed;
+  }
+
+  /**
+   * Converts one free capable host, the largest first, and empties
+   * preempted hosts into it: one new hypervisor can stand in for several
+   * preempted hosts. Kept only when the whole objective improves.
+   */
+  private consolidate(): boolean {
+    let changed = false;
+    for (let round = 0; round < consolidationRounds; round++) {
+      const preempted = (): HostState[] =>
+        this.hosts
+          .filter((h) => h.offer.workload !== undefined && h.mode !== 'free')
+          .sort((a, b) => (a.offer.workload?.priority ?? 0) - (b.offer.workload?.priority ?? 0) || a.vms.length - b.vms.length || compareIds(a.offer.id, b.offer.id));
+      if (preempted().length === 0) return changed;
+      const free = [...this.poolsByClass.values()]
+        .flat()
+        .filter((pool) => pool.convertible && pool.hosts.length > 0)
+        .sort((a, b) => a.preempt - b.preempt || b.sample.vmMemoryCapacity - a.sample.vmMemoryCapacity || a.importance - b.importance || compareIds(a.sample.id, b.sample.id))
+        .slice(0, consolidationWidth)
+        .map((pool) => pool.hosts[pool.hosts.length - 1] as HostState);
+      // A capable host running a server on bare metal can become a hypervisor too: the server stays as a VM,
+      // or, when it must run on bare metal, moves to another free host first.
+      const room = (h: HostState): number => h.offer.vmMemoryCapacity - (h.occupant && fitsVmAlone(h.occupant.need, h.offer) ? h.occupant.need.memoryGiB : 0);
+      const occupied = [...this.occupiedByClass.values()]
+        .flatMap((set) => [...set])
+        .filter((h) => h.offer.conversionImage !== undefined && h.occupant !== undefined)
+        .sort((a, b) => room(b) - room(a) || compareIds(a.offer.id, b.offer.id))
+        .slice(0, consolidationWidth);
+      const before = this.score();
+      let improved = false;
+      for (const target of [...free, ...occupied]) {
+        const done = this.transaction(() => {
+          const occupant = target.occupant;
+          const displaced = occupant && !fitsVmAlone(occupant.need, target.offer) ? occupant : undefined;
+          if (displaced) this.detach(displaced);
+          this.convert(target);
+          for (const host of preempted()) {
+            if (host === target) continue;
+            this.transaction(() => this.rehomeFree(this.vacateInPlace(host), host) && this.returnHost(host));
+          }
+          if (displaced) {
+            // Last, so it can take a host the others just left.
+            const elsewhere = this.bestBareMetal(displaced.need, 1, target);
+            if (elsewhere === undefined) return undefined;
+            this.apply(displaced, elsewhere);
+          }
+          return target.vms.length > 0 && compareScores(this.score(), before) < 0 ? true : undefined;
+        });
+        if (done) {
+          improved = changed = true;
+          break;
+        }
+      }
+      if (!improved) return changed;
     }
     return changed;
   }

@@ -43,7 +43,7 @@ export const UnplacedReason = {
   unreachableStorage: 'unreachable-storage',
   /** Reachable hosts exist, but none is big enough, bare metal or as a hypervisor. */
   tooLarge: 'too-large',
-  /** Only a hypervisor could hold it, and no hypervisor image exists for its architecture. */
+  /** Hosts ran short; converting a capable host would have made room, but no hypervisor image exists for its architecture. */
   noHypervisorImage: 'no-hypervisor-image',
   /** Only repurposable hosts could hold it, and the policy forbids preemption. */
   preemptionDisallowed: 'preemption-disallowed',

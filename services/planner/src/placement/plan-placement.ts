@@ -15,7 +15,7 @@ const strategies: readonly SearchStrategy[] = [
   { saveConvertible: true, smallFirst: false, packVms: false },
   { saveConvertible: false, smallFirst: false, packVms: false },
 ];
-/** Tried only when servers are left over: packing VMs, and small servers first, can recover more. */
+/** Tried only when hosts run short: packing VMs, and small servers first, can recover more and preempt less. */
 const shortageStrategies: readonly SearchStrategy[] = [
   { saveConvertible: true, smallFirst: false, packVms: true },
   { saveConvertible: true, smallFirst: true, packVms: true },
@@ -41,7 +41,8 @@ function runSearch(ctx: PlacementContext, strategy: SearchStrategy): { search: P
 export function planPlacement(input: PlacementInput): Plan {
   const ctx = buildPlacementContext(input);
   let best = bestOf(ctx, strategies);
-  if (best.search.servers.some((s) => s.host === undefined)) {
+  // Hosts ran short: servers are left over, or work had to be preempted that conversions might spare.
+  if (best.score.preemptions > 0 || best.search.servers.some((s) => s.host === undefined)) {
     const shortage = bestOf(ctx, shortageStrategies);
     if (compareScores(shortage.score, best.score) < 0) best = shortage;
     best.search.improve();

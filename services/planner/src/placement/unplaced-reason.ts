@@ -42,9 +42,9 @@ export function classifyUnplaced(ctx: PlacementContext, need: ServerNeed, hosts:
 
   const fitting = reachable.filter((o) => fitsBareMetal(need, o) || fitsVmAlone(need, o));
   if (fitting.length === 0) {
-    const imageless = reachable.filter((o) => !need.bareMetalOnly && o.kind !== 'hypervisor' && o.host.hypervisorCapable && o.conversionImage === undefined && fitsVmIgnoringPolicy(need, o));
-    if (imageless.length > 0) {
-      return { reason: UnplacedReason.noHypervisorImage, detail: `it fits only as a VM (on ${list(imageless.map((o) => o.id))}) and the inventory has no ${need.arch} hypervisor image` };
+    const asVm = need.bareMetalOnly ? reachable.filter((o) => fitsVmAlone({ ...need, bareMetalOnly: false }, o)) : [];
+    if (asVm.length > 0) {
+      return { reason: UnplacedReason.bareMetalOnlyNoHost, detail: `it must run on bare metal and only hypervisor ${list(asVm.map((o) => o.id))} could hold it` };
     }
     const largest = [...reachable].sort((a, b) => b.memoryGiB - a.memoryGiB || b.cpus - a.cpus || compareIds(a.id, b.id))[0] as HostOffer;
     return { reason: UnplacedReason.tooLarge, detail: `no reachable host is big enough${need.bareMetalOnly ? ' for bare metal' : ''} (largest ${largest.id}: ${largest.cpus} CPUs/${largest.memoryGiB} GiB)` };
@@ -68,6 +68,12 @@ export function classifyUnplaced(ctx: PlacementContext, need: ServerNeed, hosts:
   }
   if (!need.bareMetalOnly && roomy.length > 0 && need.group !== undefined && roomy.every((h) => h.groups.has(need.group as string))) {
     return { reason: UnplacedReason.antiAffinity, detail: `hypervisors with room (${list(roomy.map((h) => h.offer.id))}) already run a member of anti-affinity group ${need.group}` };
+  }
+  const imageless = need.bareMetalOnly
+    ? []
+    : reachable.filter((o) => o.kind !== 'hypervisor' && o.host.hypervisorCapable && o.conversionImage === undefined && fitsVmIgnoringPolicy(need, o));
+  if (imageless.length > 0) {
+    return { reason: UnplacedReason.noHypervisorImage, detail: `converting ${list(imageless.map((o) => o.id))} to a hypervisor would make room, but the inventory has no ${need.arch} hypervisor image` };
   }
   return { reason: UnplacedReason.noCapacity, detail: `every compatible host is taken by servers of tier ${need.tier} or more critical` };
 }
