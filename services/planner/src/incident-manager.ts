@@ -5,7 +5,7 @@
  * progress and the final report.
  */
 import { createActor, type Actor } from 'xstate';
-import type { DomainFailed, DrillStart, HostFailed, Inventory, Logger, Store } from '@firebreak/shared';
+import type { DomainFailed, DrillStart, HostFailed, Inventory, Logger, ServerReport, Store } from '@firebreak/shared';
 import type { IncidentEffects } from './incident/effects.ts';
 import { boundIncidentMachine, type IncidentActorOptions } from './incident/incident-actors.ts';
 import { INCIDENT_MACHINE_ID, INCIDENT_MACHINE_VERSION, type IncidentContext, type IncidentInput } from './incident/incident.machine.ts';
@@ -44,6 +44,7 @@ export class IncidentManager {
   private readonly machine: ReturnType<typeof boundIncidentMachine>;
   private readonly clock: () => number;
   private readonly rtoTargets: Map<string, number>;
+  private readonly rackOf: Map<string, string>;
 
   constructor(private readonly options: IncidentManagerOptions) {
     this.clock = options.clock ?? Date.now;
@@ -51,6 +52,7 @@ export class IncidentManager {
       this.serverHost.set(a.server, a.mode === 'bare-metal' ? { mode: a.mode, host: a.host } : { mode: a.mode, host: a.hypervisor });
     }
     this.rtoTargets = new Map(options.inventory.servers.map((s) => [s.id, s.rtoSeconds]));
+    this.rackOf = new Map(options.inventory.hosts.map((h) => [h.id, h.rack]));
     this.machine = boundIncidentMachine({
       inventory: options.inventory,
       effects: options.effects,
@@ -181,23 +183,25 @@ export class IncidentManager {
             if (final) await this.options.store.snapshots.close(id);
           })
           .catch((err: unknown) => this.options.logger.error({ incidentId: id, err }, 'could not persist the incident snapshot'));
-        this.progress(entry, String(snapshot.value), snapshot.context, final);
-        if (final) this.finish(id, snapshot.context, String(snapshot.value));
+        const report = final ? serverTimings(snapshot.context, this.rtoTargets) : undefined;
+        this.progress(entry, String(snapshot.value), snapshot.context, report);
+        if (report) this.finish(id, snapshot.context, String(snapshot.value), report);
       },
       error: (err) => this.options.logger.error({ incidentId: id, err }, 'incident actor failed'),
     });
     actor.start();
   }
 
-  private progress(entry: OpenIncident, state: string, context: IncidentContext, final: boolean): void {
+  /** `report` is given on the final snapshot only. */
+  private progress(entry: OpenIncident, state: string, context: IncidentContext, report: ServerReport[] | undefined): void {
     const progress = incidentProgress(state, context, this.clock());
     const key = JSON.stringify({ ...progress, at: 0 });
     if (key === entry.lastProgress) return;
     entry.lastProgress = key;
-    this.options.effects.publishProgress(final ? { ...progress, report: serverTimings(context, this.rtoTargets) } : progress);
+    this.options.effects.publishProgress(report ? { ...progress, report } : progress);
   }
 
-  private finish(id: string, context: IncidentContext, outcome: string): void {
+  private finish(id: string, context: IncidentContext, outcome: string, report: ServerReport[]): void {
     this.open.delete(id);
     if (context.trigger === 'event') {
       for (const t of Object.values(context.targets)) {
@@ -209,7 +213,7 @@ export class IncidentManager {
         } else this.serverHost.set(t.target.server, { mode: 'vm', host: t.target.hypervisor });
       }
     }
-    this.options.logger.info({ incidentId: id, outcome, unrecovered: context.unrecovered.length, report: serverTimings(context, this.rtoTargets) }, 'incident closed');
+    this.options.logger.info({ incidentId: id, outcome, unrecovered: context.unrecovered.length, report }, 'incident closed');
   }
 
   /** Hosts that may take a server: not production, not failed, not already carrying a recovered server. */
@@ -226,8 +230,7 @@ export class IncidentManager {
   }
 
   private racksOf(hosts: readonly string[]): string[] {
-    const byId = new Map(this.options.inventory.hosts.map((h) => [h.id, h.rack]));
-    return [...new Set(hosts.map((h) => byId.get(h)).filter((r): r is string => r !== undefined))].sort();
+    return [...new Set(hosts.map((h) => this.rackOf.get(h)).filter((r): r is string => r !== undefined))].sort();
   }
 
   private hostsOfDomain(kind: string, id: string): string[] {

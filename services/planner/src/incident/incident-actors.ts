@@ -8,7 +8,7 @@ import type { Command, CommandResult, Inventory } from '@firebreak/shared';
 import { planPlacement, type PlacementPolicy, type Plan } from '../placement/index.ts';
 import type { IncidentEffects } from './effects.ts';
 import { incidentMachine, type CleanupInput, type FenceInput, type FenceMethod, type PlanInput } from './incident.machine.ts';
-import { RecoveryPlanner, stepsOf, targetHost, type CommandFrame, type RecoveryTarget } from './recovery-steps.ts';
+import { RecoveryPlanner, stepsOf, targetHost, type CommandFrame, type RecoveryTarget, type StepName } from './recovery-steps.ts';
 import { serverRecoveryMachine, type StepInput, type StepOutput, type UndoInput } from './server.machine.ts';
 
 export interface IncidentActorOptions {
@@ -92,10 +92,10 @@ export function incidentActors(options: IncidentActorOptions) {
     return { at: clock() };
   });
 
-  const undoTarget = async (incidentId: string, site: string, drill: boolean, target: RecoveryTarget, steps: readonly string[]): Promise<string[]> => {
+  const undoTarget = async (incidentId: string, site: string, drill: boolean, target: RecoveryTarget, steps: readonly StepName[]): Promise<string[]> => {
     const failed: string[] = [];
     for (const step of steps) {
-      const commands = recovery.undo(target, step as never, frame(incidentId, site, drill, 1, stepTimeoutMs));
+      const commands = recovery.undo(target, step, frame(incidentId, site, drill, 1, stepTimeoutMs));
       failed.push(...failures(await run(commands, stepTimeoutMs)));
     }
     return failed;

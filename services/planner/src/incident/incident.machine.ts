@@ -9,7 +9,7 @@ import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import type { Plan } from '../placement/index.ts';
 import type { ClaimOutcome } from './effects.ts';
 import { targetHost, targetKey, type RecoveryTarget, type StepName } from './recovery-steps.ts';
-import { serverRecoveryMachine, type ServerParentEvent } from './server.machine.ts';
+import { errorText, serverRecoveryMachine, type ServerParentEvent } from './server.machine.ts';
 
 export const INCIDENT_MACHINE_ID = 'firebreak-incident';
 /** Bump when states or context change shape: snapshots of another version are refused, not misread. */
@@ -129,6 +129,9 @@ export function targetsOfPlan(plan: Plan): RecoveryTarget[] {
 }
 
 const childId = (key: string): string => `target-${key}`;
+const union = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])].sort();
+/** A phase's actor failed: noted on the incident, named by its phase. */
+const failedWith = (phase: string) => ({ type: 'recordFailure' as const, params: ({ event }: { event: { error?: unknown } }) => ({ phase, error: event.error }) });
 const settled = (t: TargetState): boolean => t.status === 'done' || t.status === 'failed';
 
 export const incidentMachine = setup({
@@ -146,6 +149,8 @@ export const incidentMachine = setup({
     serverRecovery: serverRecoveryMachine,
   },
   actions: {
+    markFinished: assign({ finishedAt: () => Date.now() }),
+    recordFailure: assign((_, params: { phase: string; error: unknown }) => ({ error: `${params.phase}: ${errorText(params.error)}` })),
     startReadyTargets: enqueueActions(({ context, enqueue }) => {
       for (const [key, t] of Object.entries(context.targets)) {
         if (t.status !== 'pending' || !ready(context, t.target)) continue;
@@ -212,11 +217,11 @@ export const incidentMachine = setup({
       target: '.fencing',
       reenter: true,
       actions: assign(({ context, event }) => ({
-        hosts: [...new Set([...context.hosts, ...event.hosts])].sort(),
-        racks: [...new Set([...context.racks, ...event.racks])].sort(),
+        hosts: union(context.hosts, event.hosts),
+        racks: union(context.racks, event.racks),
         serverHosts: { ...context.serverHosts, ...event.serverHosts },
-        servers: [...new Set([...context.servers, ...Object.keys(event.serverHosts)])].sort(),
-        bmcGone: [...new Set([...context.bmcGone, ...event.bmcGone])].sort(),
+        servers: union(context.servers, Object.keys(event.serverHosts)),
+        bmcGone: union(context.bmcGone, event.bmcGone),
       })),
     },
   },
@@ -233,7 +238,7 @@ export const incidentMachine = setup({
           target: 'planning',
           actions: assign(({ event }) => ({ fence: event.output, fencedAt: Date.now() })),
         },
-        onError: { target: 'failed', actions: assign(({ event }) => ({ error: `fencing: ${String((event.error as Error)?.message ?? event.error)}` })) },
+        onError: { target: 'failed', actions: failedWith('fencing') },
       },
     },
     planning: {
@@ -258,7 +263,7 @@ export const incidentMachine = setup({
             ],
           })),
         },
-        onError: { target: 'failed', actions: assign(({ event }) => ({ error: `planning: ${String((event.error as Error)?.message ?? event.error)}` })) },
+        onError: { target: 'failed', actions: failedWith('planning') },
       },
     },
     claiming: {
@@ -271,7 +276,7 @@ export const incidentMachine = setup({
             guard: 'lostRace',
             target: 'releasing',
             actions: assign(({ context, event }) => ({
-              excluded: [...new Set([...context.excluded, ...event.output.lost.map((l) => l.host)])].sort(),
+              excluded: union(context.excluded, event.output.lost.map((l) => l.host)),
               replans: context.replans + 1,
               claimed: event.output.claimed,
             })),
@@ -293,7 +298,7 @@ export const incidentMachine = setup({
             }),
           },
         ],
-        onError: { target: 'failed', actions: assign(({ event }) => ({ error: `claiming: ${String((event.error as Error)?.message ?? event.error)}` })) },
+        onError: { target: 'failed', actions: failedWith('claiming') },
       },
     },
     releasing: {
@@ -377,12 +382,12 @@ export const incidentMachine = setup({
           hosts: context.claimed,
         }),
         onDone: 'outcome',
-        onError: { target: 'outcome', actions: assign(({ event }) => ({ error: `cleanup: ${String((event.error as Error)?.message ?? event.error)}` })) },
+        onError: { target: 'outcome', actions: failedWith('cleanup') },
       },
     },
-    recovered: { type: 'final', entry: assign({ finishedAt: () => Date.now() }) },
-    degraded: { type: 'final', entry: assign({ finishedAt: () => Date.now() }) },
-    failed: { type: 'final', entry: assign({ finishedAt: () => Date.now() }) },
+    recovered: { type: 'final', entry: 'markFinished' },
+    degraded: { type: 'final', entry: 'markFinished' },
+    failed: { type: 'final', entry: 'markFinished' },
   },
 });
 

@@ -80,17 +80,17 @@ export class RecoveryPlanner {
 
   /** Commands of one step; an empty list means the step has nothing to do (e.g. a server without LUNs). */
   commands(target: RecoveryTarget, step: StepName, frame: CommandFrame): Command[] {
-    return this.specs(target, step, frame).map((spec) => this.frame(target, step, spec, frame));
+    return this.specs(target, step, frame).map((spec) => this.frame(targetKey(target), step, spec, frame));
   }
 
   /** Commands that take a finished step back, for compensation and drill cleanup. */
   undo(target: RecoveryTarget, step: StepName, frame: CommandFrame): Command[] {
-    return this.undoSpecs(target, step, frame).map((spec) => this.frame(target, `undo-${step}`, spec, frame));
+    return this.undoSpecs(target, step, frame).map((spec) => this.frame(targetKey(target), `undo-${step}`, spec, frame));
   }
 
   /** BMC fencing: the dead host is powered off. */
   fenceByBmc(hostId: string, frame: CommandFrame): Command[] {
-    return [this.frame({ mode: 'bare-metal', server: hostId, host: hostId }, 'fence-bmc', { kind: 'power', key: 'off', host: hostId, action: 'off' }, frame)];
+    return [this.frame(hostId, 'fence-bmc', { kind: 'power', key: 'off', host: hostId, action: 'off' }, frame)];
   }
 
   /** Fabric fencing: the host's switch ports are shut and its initiator sees no LUN of its fabric. */
@@ -103,7 +103,7 @@ export class RecoveryPlanner {
         specs.push({ kind: 'storage', key: `revoke-${array.id}`, array: array.id, action: 'revoke-all', initiator: host.hba.initiator, host: hostId });
       }
     }
-    return specs.map((spec) => this.frame({ mode: 'bare-metal', server: hostId, host: hostId }, 'fence-fabric', spec, frame));
+    return specs.map((spec) => this.frame(hostId, 'fence-fabric', spec, frame));
   }
 
   /** The LUN a (drill) server uses: drills run on clones so production data is never written. */
@@ -117,8 +117,8 @@ export class RecoveryPlanner {
 
   /** A stable MAC for a server's VM, in the locally administered 52:54:00 range qemu uses. */
   static vmMac(server: string): string {
-    const h = createHash('sha256').update(server).digest();
-    return ['52', '54', '00', h[0], h[1], h[2]].map((b) => (typeof b === 'string' ? b : b!.toString(16).padStart(2, '0'))).join(':');
+    const hex = createHash('sha256').update(server).digest('hex');
+    return `52:54:00:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}`;
   }
 
   private vlansOf(target: RecoveryTarget, drill: boolean): number[] {
@@ -239,9 +239,10 @@ export class RecoveryPlanner {
     }
   }
 
-  private frame(target: RecoveryTarget | { mode: 'bare-metal'; server: string; host: string }, step: string, spec: Spec, frame: CommandFrame): Command {
+  /** `owner` (a target key or a fenced host) and step make the command id stable across restarts. */
+  private frame(owner: string, step: string, spec: Spec, frame: CommandFrame): Command {
     const { key, ...rest } = spec;
-    const commandId = `${frame.incidentId}-${shortHash(`${targetKey(target)}/${step}/${key}`)}-a${frame.attempt}`;
+    const commandId = `${frame.incidentId}-${shortHash(`${owner}/${step}/${key}`)}-a${frame.attempt}`;
     return {
       ...rest,
       commandId,

@@ -58,7 +58,7 @@ interface ServerRecoveryContext extends ServerRecoveryInput {
   error: string | null;
 }
 
-const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+export const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 export const serverRecoveryMachine = setup({
   types: {
