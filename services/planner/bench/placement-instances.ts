@@ -8,6 +8,7 @@ import { generateTopology, type TopologySizeName } from '@firebreak/lab';
 import { Inventory } from '@firebreak/shared';
 import type { PlacementInput } from '../src/placement/placement-types.ts';
 import { referenceScenario } from '../src/placement/testing/reference-scenario.ts';
+import { mulberry32 } from '../src/placement/mulberry32.ts';
 
 export interface Instance {
   name: string;
@@ -23,17 +24,6 @@ function inventory(size: TopologySizeName, seed: number): Inventory {
   return inv;
 }
 
-/** mulberry32: the instance is a pure function of its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface LabLoss {
   name: string;
   size: TopologySizeName;
@@ -46,7 +36,7 @@ export interface LabLoss {
 
 export function labLoss(spec: LabLoss): Instance {
   const inv = inventory(spec.size, spec.seed);
-  const next = random(spec.seed * 7919 + spec.servers);
+  const next = mulberry32(spec.seed * 7919 + spec.servers);
   const racks = inv.racks.map((r) => r.id);
   const start = Math.floor(next() * racks.length);
   const hostRack = new Map(inv.hosts.map((h) => [h.id, h.rack]));

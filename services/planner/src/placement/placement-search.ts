@@ -19,6 +19,7 @@
 import { compareIds, fitsBareMetal, fitsVmAlone, type HostOffer, type PlacementContext, type ServerNeed } from './placement-context.ts';
 import { bareMetalWaste, compareScores, hypervisorWaste, workloadImportance } from './plan-score.ts';
 import type { PlanScore } from './placement-types.ts';
+import { mulberry32 } from './mulberry32.ts';
 
 export interface SearchStrategy {
   /** Give bare-metal servers hosts that cannot become hypervisors first, keeping those for conversions. */
@@ -92,23 +93,12 @@ const noGroups: Map<string, number> = new Map();
 const relocationWidth = 16;
 /** Candidate checks one exchange search may make; bounds the search on big fleets. */
 const exchangeBudget = 20_000;
-/** Ruin-and-recreate attempts at most, and in a row without improvement. */
 /** Consolidations tried per round (largest free capable hosts first), and rounds at most. */
 const consolidationWidth = 6;
 const consolidationRounds = 8;
+/** Ruin-and-recreate attempts at most, and in a row without improvement. */
 const ruinAttempts = 400;
 const ruinPatience = 100;
-
-/** mulberry32: a tiny seeded generator, so the search is deterministic. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function compareCost(a: Cost, b: Cost): number {
   return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
