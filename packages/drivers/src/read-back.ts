@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DriverError } from './driver-error.ts';
+import type { StepResult } from './driver.ts';
 
 export interface ReadBackOptions {
   pollMs: number;
@@ -38,4 +39,11 @@ export async function readBack(check: () => Promise<string | undefined>, options
     }
   }
   return { held: false, last };
+}
+
+/** The ensure-step's result once `goal` holds or the wait ends; `how` says what was sent (or that nothing was). */
+export async function settle(goal: string, how: string, check: () => Promise<string | undefined>, options: ReadBackOptions): Promise<StepResult> {
+  const r = await readBack(check, options);
+  if (r.held) return { done: true, message: `${goal} (${how}; read back after ${r.elapsedMs} ms)` };
+  return { done: false, retryAfterMs: options.pollMs, message: `${goal}: ${how}, not read back yet; ${r.last}` };
 }

@@ -6,7 +6,8 @@ import { Secret, errorCodes } from '@firebreak/shared';
 import { freePort } from '@firebreak/shared/testing';
 import { DriverError } from '../src/driver-error.ts';
 import { RedfishClient, bmcOrigin, type RedfishClientOptions } from '../src/power/redfish-client.ts';
-import { httpError, isRetryableStatus, parseRetryAfter } from '../src/power/redfish-errors.ts';
+import { parseRetryAfter } from '../src/http-json.ts';
+import { httpError, isRetryableStatus } from '../src/power/redfish-errors.ts';
 import { ROOT_WITH_SESSIONS, json, redfishBody, startFakeBmc, type FakeBmc, type FakeHandler } from './fake-bmc.ts';
 
 const PASSWORD = 'Very-Secret-Pa55';

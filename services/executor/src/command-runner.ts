@@ -90,13 +90,11 @@ export class CommandRunner {
     }
     // A pending record means an earlier delivery died mid-way; drivers set state, so running again is safe.
 
-    return this.kindLimiter(command.kind).run(command.kind, () =>
-      this.deviceLimiter.run(this.options.drivers.deviceOf(command), () => this.execute(command, startedAt, key)),
-    );
+    const device = this.options.drivers.deviceOf(command);
+    return this.kindLimiter(command.kind).run(command.kind, () => this.deviceLimiter.run(device, () => this.execute(command, device, startedAt, key)));
   }
 
-  private async execute(command: Command, startedAt: number, key: string): Promise<CommandResult> {
-    const device = this.options.drivers.deviceOf(command);
+  private async execute(command: Command, device: string, startedAt: number, key: string): Promise<CommandResult> {
     return tracer.startActiveSpan(`execute ${command.kind} ${command.action}`, async (span) => {
       span.setAttributes({
         'firebreak.command.id': command.commandId,

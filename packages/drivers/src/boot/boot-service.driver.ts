@@ -5,9 +5,10 @@
  * nothing is sent when that already boots the entry, and a change is done
  * only once the served script says so.
  */
-import { Mac, parseBootScript, redactUrl } from '@firebreak/shared';
+import { Mac, parseBootScript } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
-import { readBack } from '../read-back.ts';
+import { httpBase, httpRequest, statusError, type HttpReply } from '../http-json.ts';
+import { settle } from '../read-back.ts';
 import type { BootCapability, BootDriver, BootEntry, StepResult } from '../driver.ts';
 
 export interface BootServiceDriverOptions {
@@ -19,11 +20,6 @@ export interface BootServiceDriverOptions {
   settleWaitMs?: number;
   /** Per HTTP request, within the caller's signal. Default 10 s. */
   requestTimeoutMs?: number;
-}
-
-interface Reply {
-  status: number;
-  text: string;
 }
 
 const DEFAULT_POLL_MS = 200;
@@ -39,7 +35,7 @@ export class BootServiceDriver implements BootDriver {
   readonly #requestTimeoutMs: number;
 
   constructor(options: BootServiceDriverOptions) {
-    this.#base = baseOf(options.url);
+    this.#base = httpBase(options.url, 'boot service URL', 'http(s)://host:port', 'the boot service takes none');
     this.#pollMs = options.pollIntervalMs ?? DEFAULT_POLL_MS;
     this.#settleMs = options.settleWaitMs ?? DEFAULT_SETTLE_MS;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -95,51 +91,26 @@ export class BootServiceDriver implements BootDriver {
     }
   }
 
-  async #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
-    const r = await readBack(pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
-    if (r.held) return { done: true, message: `${goal} (${how}; read back after ${r.elapsedMs} ms)` };
-    return { done: false, retryAfterMs: this.#pollMs, message: `${goal}: ${how}, not read back yet; ${r.last}` };
+  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
+    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
   }
 
   /** One request; statuses in `allow` come back instead of throwing. */
-  async #call(method: string, path: string, signal: AbortSignal, body?: unknown, allow: readonly number[] = []): Promise<Reply> {
+  async #call(method: string, path: string, signal: AbortSignal, body?: unknown, allow: readonly number[] = []): Promise<HttpReply> {
     const what = `boot service ${this.#base} ${method} ${path}`;
-    const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
-    let status: number;
-    let text: string;
-    try {
-      const res = await fetch(`${this.#base}${path}`, {
-        method,
-        redirect: 'manual',
-        signal: AbortSignal.any([signal, timeout]),
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        ...(body !== undefined && { body: JSON.stringify(body) }),
-      });
-      status = res.status;
-      text = await res.text();
-    } catch (err) {
-      if (signal.aborted) throw DriverError.timeout(`${what}: the caller's deadline passed`, err);
-      if (timeout.aborted) throw DriverError.timeout(`${what}: no answer within ${this.#requestTimeoutMs} ms`, err);
-      throw DriverError.transient(`${what}: ${networkReason(err)}`, err);
-    }
-    if ((status >= 200 && status < 300) || allow.includes(status)) return { status, text };
-    const said = errorMessageOf(text) ?? `HTTP ${status}`;
-    if (status === 408 || status === 429 || status >= 500) throw DriverError.transient(`${what}: ${status} ${said}`, undefined, { httpStatus: status });
-    throw DriverError.permanent(`${what}: ${status} ${said}`, undefined, { httpStatus: status });
+    const reply = await httpRequest({
+      method,
+      url: `${this.#base}${path}`,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+      what,
+      timeoutMs: this.#requestTimeoutMs,
+      signal,
+      refusedHint: 'is the boot service up?',
+    });
+    if (reply.ok || allow.includes(reply.status)) return reply;
+    throw statusError(what, reply);
   }
-}
-
-function baseOf(raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw DriverError.permanent(`boot service URL "${redactUrl(raw)}" is not http(s)://host:port`);
-  }
-  // Never echo a URL with userinfo: it would be a credential.
-  if (url.username !== '' || url.password !== '') throw DriverError.permanent('boot service URL carries credentials; the boot service takes none');
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw DriverError.permanent(`boot service URL "${redactUrl(raw)}" is not http(s)://host:port`);
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 function parseMac(raw: string): string {
@@ -150,24 +121,4 @@ function parseMac(raw: string): string {
 
 function sameEntry(served: BootEntry | undefined, wanted: BootEntry): boolean {
   return served !== undefined && served.server === wanted.server && served.image === wanted.image && served.imageUrl === wanted.imageUrl;
-}
-
-/** The service's `{ error: { message } }`, else the start of whatever it sent. */
-function errorMessageOf(text: string): string | undefined {
-  try {
-    const message = (JSON.parse(text) as { error?: { message?: unknown } } | null)?.error?.message;
-    if (typeof message === 'string') return message;
-  } catch {
-    // not JSON: fall through to the raw text
-  }
-  const snippet = text.trim().slice(0, 200);
-  return snippet === '' ? undefined : snippet;
-}
-
-function networkReason(err: unknown): string {
-  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  if (code === 'ECONNREFUSED') return 'connection refused (ECONNREFUSED); is the boot service up?';
-  if (code !== undefined) return `unreachable (${code})`;
-  return err instanceof Error ? err.message : String(err);
 }

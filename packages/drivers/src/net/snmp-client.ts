@@ -6,7 +6,7 @@
 import type { Secret } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
 import { snmp, type Session, type Varbind } from './net-snmp.ts';
-import { abortError, snmpError, type SnmpContext } from './snmp-errors.ts';
+import { abortError, noSuchObject, snmpError, type SnmpContext } from './snmp-errors.ts';
 
 export interface SnmpClientOptions {
   switchId: string;
@@ -37,6 +37,7 @@ export function parseAddress(address: string): { host: string; port: number; tra
 
 export class SnmpClient {
   readonly #options: SnmpClientOptions;
+  readonly #target: ReturnType<typeof parseAddress>;
   readonly #timeoutMs: number;
   readonly #retries: number;
   #session: Session | undefined;
@@ -45,7 +46,7 @@ export class SnmpClient {
     this.#options = options;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#retries = options.retries ?? DEFAULT_RETRIES;
-    parseAddress(options.address);
+    this.#target = parseAddress(options.address);
   }
 
   /** Values of `oids`; a missing instance is an error naming it. */
@@ -53,7 +54,7 @@ export class SnmpClient {
     return this.#call('get', signal, (session, done) =>
       session.get(oids, (error, varbinds) => {
         const missing = varbinds?.find((vb) => snmp.isVarbindError(vb));
-        if (!error && missing) done(null, undefined, DriverError.permanent(`${this.#where('get')}: no such object ${missing.oid}`));
+        if (!error && missing) done(null, undefined, noSuchObject(this.#context('get'), missing.oid));
         else done(error, varbinds ?? []);
       }),
     );
@@ -81,10 +82,6 @@ export class SnmpClient {
     this.#session = undefined;
   }
 
-  #where(operation: string): string {
-    return `snmp ${operation} on switch ${this.#options.switchId} at udp ${this.#options.address}`;
-  }
-
   #context(operation: string): SnmpContext {
     const { switchId, address, credentialsRef } = this.#options;
     return { operation, switchId, address, credentialsRef, timeoutMs: this.#timeoutMs, retries: this.#retries };
@@ -92,7 +89,7 @@ export class SnmpClient {
 
   #ensureSession(): Session {
     if (this.#session) return this.#session;
-    const { host, port, transport } = parseAddress(this.#options.address);
+    const { host, port, transport } = this.#target;
     const session = snmp.createSession(host, this.#options.community.reveal(), {
       port,
       transport,

@@ -71,3 +71,8 @@ export function abortError(ctx: SnmpContext, reason: unknown): DriverError {
   const isTimeout = reason instanceof Error && reason.name === 'TimeoutError';
   return isTimeout ? DriverError.timeout(`${where(ctx)}: the caller's deadline passed`) : DriverError.transient(`${where(ctx)}: aborted by the caller`);
 }
+
+/** A GET named an instance the switch does not have. */
+export function noSuchObject(ctx: SnmpContext, oid: string): DriverError {
+  return DriverError.permanent(`${where(ctx)}: no such object ${oid}`);
+}

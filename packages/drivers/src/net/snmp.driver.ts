@@ -13,7 +13,7 @@ import type { NetCapability, NetDriver, PortState, StepResult, SwitchPort } from
 import { snmp, type Varbind } from './net-snmp.ts';
 import { columns, ifStatus, indexIn, instance } from './oids.ts';
 import { hasPort, withPort } from './port-list.ts';
-import { SnmpClient, parseAddress } from './snmp-client.ts';
+import { SnmpClient } from './snmp-client.ts';
 
 export interface SnmpNetDriverOptions {
   switch: Switch;
@@ -211,7 +211,6 @@ export class SnmpNetDriver implements NetDriver {
     if (credentials.community === undefined) {
       throw DriverError.permanent(`snmp: credentials ${sw.credentialsRef} of switch ${sw.id} have no SNMP community`);
     }
-    parseAddress(sw.address);
     this.#client = new SnmpClient({
       switchId: sw.id,
       address: sw.address,
@@ -292,5 +291,4 @@ export class SnmpNetDriver implements NetDriver {
     if (r.held) return { done: true, message: `${label}: ${wrote ? 'set' : 'settled'}, read back after ${r.elapsedMs} ms` };
     return { done: false, retryAfterMs: this.#pollMs, message: `${label}: ${wrote ? 'set' : 'requested'}; ${r.last}` };
   }
-
 }

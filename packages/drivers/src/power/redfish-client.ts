@@ -19,6 +19,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request } from 'node:https';
 import { REDACTED, type Logger, type Secret } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
+import { parseBody } from '../http-json.ts';
 import { abortError, httpError, networkError, type RequestContext } from './redfish-errors.ts';
 
 export type RedfishAuth = 'session' | 'basic' | 'auto';
@@ -98,15 +99,6 @@ export async function loadCaBundle(caBundle: string): Promise<string> {
     throw DriverError.permanent(`${label}: not a PEM certificate`, err);
   }
   return pem;
-}
-
-function parseBody(text: string): unknown {
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
 }
 
 function sessionsPath(root: unknown): string | undefined {

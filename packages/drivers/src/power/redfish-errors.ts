@@ -5,6 +5,7 @@
  * login back cannot leak the password into logs.
  */
 import { DriverError } from '../driver-error.ts';
+import { isTransientStatus, parseRetryAfter } from '../http-json.ts';
 
 /** Replaces secrets in device-provided text. */
 export type Scrub = (text: string) => string;
@@ -39,14 +40,6 @@ export function parseRedfishError(body: unknown): { code?: string; message?: str
     ...(typeof error['message'] === 'string' && { message: error['message'] }),
     extended,
   };
-}
-
-/** Seconds or an HTTP date, as Retry-After allows. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function truncate(text: string): string {
@@ -93,7 +86,7 @@ function hint(status: number, ctx: RequestContext): string {
  * (re-read and retry) and 429; every 5xx is transient.
  */
 export function isRetryableStatus(status: number): boolean {
-  return status >= 500 || status === 408 || status === 412 || status === 429;
+  return isTransientStatus(status) || status === 412;
 }
 
 export function httpError(

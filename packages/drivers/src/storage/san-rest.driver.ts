@@ -7,7 +7,8 @@
  */
 import { Initiator, resolveCredentials, type Credentials, type StorageArray } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
-import { readBack } from '../read-back.ts';
+import { httpBase, httpRequest, parseBody, statusError } from '../http-json.ts';
+import { settle } from '../read-back.ts';
 import type { StepResult, StorageCapability, StorageDriver } from '../driver.ts';
 
 /** Inventory `driver` values this driver speaks for. */
@@ -77,14 +78,9 @@ export class SanRestStorageDriver implements StorageDriver {
     return new SanRestStorageDriver({ ...rest, array, ...(credentials !== undefined && { credentials }) });
   }
 
-  validate(): Promise<void> {
-    try {
-      this.#base();
-      this.#authorization();
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+  async validate(): Promise<void> {
+    this.#base();
+    this.#authorization();
   }
 
   close(): Promise<void> {
@@ -197,15 +193,8 @@ export class SanRestStorageDriver implements StorageDriver {
     return lunOf(body) ?? throwError(this.#malformed(`GET /luns/${id}`, 'a LUN without id, array or initiators'));
   }
 
-  /**
-   * Checks until `pending` (undefined when the state holds, else what is
-   * still wrong) reports nothing; the signal or settleWaitMs ending first is
-   * "not done yet", not an error. Transient read failures only delay.
-   */
-  async #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
-    const r = await readBack(pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
-    if (r.held) return { done: true, message: `${goal} (${how}; read back after ${r.elapsedMs} ms)` };
-    return { done: false, retryAfterMs: this.#pollMs, message: `${goal}: ${how}, not read back yet; ${r.last}` };
+  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
+    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
   }
 
   /** One request; statuses in `allow` come back instead of throwing. */
@@ -214,62 +203,34 @@ export class SanRestStorageDriver implements StorageDriver {
     const headers: Record<string, string> = { accept: 'application/json' };
     const authorization = this.#authorization();
     if (authorization !== undefined) headers.authorization = authorization;
-    let payload: string | undefined;
-    if (options.body !== undefined) {
-      payload = JSON.stringify(options.body);
-      headers['content-type'] = 'application/json';
-    }
-    const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
-    let status: number;
-    let text: string;
-    let retryAfter: string | null;
-    try {
-      const res = await fetch(`${this.#base()}${API}${path}`, {
-        method,
-        headers,
-        redirect: 'manual',
-        signal: AbortSignal.any([signal, timeout]),
-        ...(payload !== undefined && { body: payload }),
-      });
-      status = res.status;
-      retryAfter = res.headers.get('retry-after');
-      text = await res.text();
-    } catch (err) {
-      if (signal.aborted) throw DriverError.timeout(`${what}: the caller's deadline passed`, err);
-      if (timeout.aborted) throw DriverError.timeout(`${what}: no answer within ${this.#requestTimeoutMs} ms`, err);
-      throw DriverError.transient(`${what}: ${networkReason(err)}`, err);
-    }
-    const body = parseBody(text);
-    if ((status >= 200 && status < 300) || options.allow?.includes(status)) {
-      if (body === invalidJson) throw DriverError.permanent(`${what}: answered ${status} with a body that is not JSON; is ${this.#array.address} a SAN API?`);
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    const reply = await httpRequest({
+      method,
+      url: `${this.#base()}${API}${path}`,
+      headers,
+      ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
+      what,
+      timeoutMs: this.#requestTimeoutMs,
+      signal,
+      refusedHint: 'is the array up?',
+    });
+    const { status } = reply;
+    if (reply.ok || options.allow?.includes(status)) {
+      const body = parseBody(reply.text);
+      if (body !== undefined && typeof body !== 'object') {
+        throw DriverError.permanent(`${what}: answered ${status} with a body that is not a JSON object; is ${this.#array.address} a SAN API?`);
+      }
       return { status, body };
     }
-    const { code, message } = errorOf(body, text);
-    const said = message ?? `HTTP ${status}`;
-    const details = { httpStatus: status, ...(code !== undefined && { messageIds: [code] }) };
     if (status === 401 || status === 403) {
       const ref = this.#array.credentialsRef;
-      throw DriverError.permanent(`${what}: ${status} ${ref === undefined ? 'no credentials configured' : `credentials ${ref} refused`}: ${said}`, undefined, details);
+      throw statusError(what, reply, ref === undefined ? 'no credentials configured' : `credentials ${ref} refused`);
     }
-    if (status === 408 || status === 429 || status >= 500) {
-      const retryAfterMs = retryAfterMsOf(retryAfter);
-      throw DriverError.transient(`${what}: ${status} ${said}`, undefined, { ...details, ...(retryAfterMs !== undefined && { retryAfterMs }) });
-    }
-    throw DriverError.permanent(`${what}: ${status} ${said}`, undefined, details);
+    throw statusError(what, reply);
   }
 
   #base(): string {
-    const { id, address } = this.#array;
-    let url: URL;
-    try {
-      url = new URL(address);
-    } catch {
-      throw DriverError.permanent(`san ${id}: address "${address}" is not a URL (expected http(s)://host:port)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw DriverError.permanent(`san ${id}: address must be http(s)://…, not ${url.protocol}`);
-    // Never echo the address here: userinfo in it would be a credential.
-    if (url.username !== '' || url.password !== '') throw DriverError.permanent(`san ${id}: address carries credentials; use credentialsRef`);
-    return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+    return httpBase(this.#array.address, `san ${this.#array.id}: address`, 'http(s)://host:port', 'use credentialsRef');
   }
 
   #authorization(): string | undefined {
@@ -314,46 +275,6 @@ function lunOf(value: unknown): SanLun | undefined {
     cloneOf: typeof v.cloneOf === 'string' ? v.cloneOf : undefined,
     initiators: v.initiators,
   };
-}
-
-const invalidJson = Symbol('invalid JSON');
-
-function parseBody(text: string): unknown {
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return invalidJson;
-  }
-}
-
-/** The array's `{ error: { code, message } }`, else the start of whatever it sent. */
-function errorOf(body: unknown, text: string): { code: string | undefined; message: string | undefined } {
-  const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  if (typeof error === 'object' && error !== null) {
-    return {
-      code: typeof error.code === 'string' ? error.code : undefined,
-      message: typeof error.message === 'string' ? error.message : undefined,
-    };
-  }
-  const snippet = text.trim().slice(0, 200);
-  return { code: undefined, message: snippet === '' ? undefined : snippet };
-}
-
-function retryAfterMsOf(header: string | null): number | undefined {
-  if (header === null) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
-function networkReason(err: unknown): string {
-  const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  if (code === 'ECONNREFUSED') return 'connection refused (ECONNREFUSED); is the array up?';
-  if (code !== undefined) return `unreachable (${code})`;
-  return err instanceof Error ? err.message : String(err);
 }
 
 function throwError(err: Error): never {

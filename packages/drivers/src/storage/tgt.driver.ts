@@ -26,7 +26,7 @@
 import { rm, stat } from 'node:fs/promises';
 import { Id, Iqn, Wwpn, type StorageArray } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
-import { readBack } from '../read-back.ts';
+import { settle } from '../read-back.ts';
 import type { StepResult, StorageCapability, StorageDriver } from '../driver.ts';
 import { cloneFilePath, cloneOriginOf, copyBackingFile } from './tgt-clone-file.ts';
 import { isInitiatorName, parseTgtShow, type TgtTarget } from './tgt-show.ts';
@@ -82,13 +82,8 @@ export class TgtStorageDriver implements StorageDriver {
     return driver.validate().then(() => driver);
   }
 
-  validate(): Promise<void> {
-    try {
-      this.#controlPort();
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+  async validate(): Promise<void> {
+    this.#controlPort();
   }
 
   close(): Promise<void> {
@@ -381,10 +376,8 @@ export class TgtStorageDriver implements StorageDriver {
     throw DriverError.permanent(`${what}: ${said}`);
   }
 
-  async #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
-    const r = await readBack(pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
-    if (r.held) return { done: true, message: `${goal} (${how}; read back after ${r.elapsedMs} ms)` };
-    return { done: false, retryAfterMs: this.#pollMs, message: `${goal}: ${how}, not read back yet; ${r.last}` };
+  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
+    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
   }
 }
 

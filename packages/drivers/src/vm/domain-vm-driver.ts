@@ -8,7 +8,7 @@
  */
 import { Id } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
-import { readBack } from '../read-back.ts';
+import { settle } from '../read-back.ts';
 import type { StepResult, VmCapability, VmDriver, VmSpec, VmState } from '../driver.ts';
 import { definitionDiff, parseDomainXml, renderDomainXml, specProblems, type DomainXmlOptions } from './domain-xml.ts';
 
@@ -149,9 +149,7 @@ export abstract class DomainVmDriver implements VmDriver {
     if (!Id.safeParse(name).success) throw DriverError.permanent(`vm "${name}" on ${this.where}: not a domain name (1-128 letters, digits, "-" or "_")`);
   }
 
-  async #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
-    const r = await readBack(pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
-    if (r.held) return { done: true, message: `${goal} (${how}; read back after ${r.elapsedMs} ms)` };
-    return { done: false, retryAfterMs: this.#pollMs, message: `${goal}: ${how}, not read back yet; ${r.last}` };
+  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
+    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
   }
 }

@@ -8,6 +8,7 @@
  */
 import type { Host, HypervisorEndpoint } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
+import { apiError, httpBase, httpRequest, isTransientStatus, parseBody, statusError, type HttpReply } from '../http-json.ts';
 import { DomainVmDriver, type DomainRead, type DomainState, type DomainVmDriverOptions } from './domain-vm-driver.ts';
 
 /** Inventory `hypervisor.driver` values this driver speaks for. */
@@ -19,11 +20,6 @@ export interface LabHypervisorVmDriverOptions extends DomainVmDriverOptions {
   host?: string;
   /** Per HTTP request, within the caller's signal. Default 10 s. */
   requestTimeoutMs?: number;
-}
-
-interface Reply {
-  status: number;
-  body: unknown;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -52,15 +48,10 @@ export class LabHypervisorVmDriver extends DomainVmDriver {
     return new LabHypervisorVmDriver({ ...options, endpoint, host: host.id });
   }
 
-  validate(): Promise<void> {
-    try {
-      this.#base();
-      if (this.#endpoint.credentialsRef !== undefined) {
-        throw DriverError.permanent(`${this.where}: the lab's hypervisor API takes no credentials; remove credentialsRef ${this.#endpoint.credentialsRef}`);
-      }
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err as Error);
+  async validate(): Promise<void> {
+    this.#base();
+    if (this.#endpoint.credentialsRef !== undefined) {
+      throw DriverError.permanent(`${this.where}: the lab's hypervisor API takes no credentials; remove credentialsRef ${this.#endpoint.credentialsRef}`);
     }
   }
 
@@ -79,9 +70,9 @@ export class LabHypervisorVmDriver extends DomainVmDriver {
   }
 
   protected async readDomain(name: string, signal: AbortSignal): Promise<DomainRead | undefined> {
-    const { status, body } = await this.#call('GET', `/domains/${enc(name)}`, name, signal, { allow: [404] });
-    if (status === 404) return this.#absent(name, body);
-    const b = body as { state?: unknown; xml?: unknown } | undefined;
+    const reply = await this.#call('GET', `/domains/${enc(name)}`, name, signal, { allow: [404] });
+    if (reply.status === 404) return this.#absent(name, reply.text);
+    const b = parseBody(reply.text) as { state?: unknown; xml?: unknown } | undefined;
     if (typeof b?.xml !== 'string') throw this.#malformed(name, 'GET', 'no "xml" string');
     return { state: this.#stateOf(name, b.state), xml: b.xml };
   }
@@ -112,8 +103,8 @@ export class LabHypervisorVmDriver extends DomainVmDriver {
   }
 
   /** A 404 for the domain means absent; for the hypervisor itself it is a configuration error. */
-  #absent(name: string, body: unknown): undefined {
-    const { code, message } = errorOf(body);
+  #absent(name: string, text: string): undefined {
+    const { code, message } = apiError(text);
     if (code === 'domain-not-found') return undefined;
     throw DriverError.permanent(`vm ${name} on ${this.where}: ${message ?? 'not found'}; is the inventory's hypervisor.uri right?`, undefined, {
       httpStatus: 404,
@@ -132,79 +123,32 @@ export class LabHypervisorVmDriver extends DomainVmDriver {
     name: string,
     signal: AbortSignal,
     options: { xml?: string; allow?: readonly number[]; benign?: readonly string[] } = {},
-  ): Promise<Reply> {
+  ): Promise<HttpReply> {
     const what = `vm ${name} on ${this.where}: ${method} ${path}`;
-    const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
-    let status: number;
-    let text: string;
-    try {
-      const res = await fetch(`${this.#base()}${path}`, {
-        method,
-        headers: { accept: 'application/json', ...(options.xml !== undefined && { 'content-type': 'application/xml' }) },
-        redirect: 'manual',
-        signal: AbortSignal.any([signal, timeout]),
-        ...(options.xml !== undefined && { body: options.xml }),
-      });
-      status = res.status;
-      text = await res.text();
-    } catch (err) {
-      if (signal.aborted) throw DriverError.timeout(`${what}: the caller's deadline passed`, err);
-      if (timeout.aborted) throw DriverError.timeout(`${what}: no answer within ${this.#requestTimeoutMs} ms`, err);
-      throw DriverError.transient(`${what}: ${networkReason(err)}`, err);
-    }
-    const body = parseBody(text);
-    if ((status >= 200 && status < 300) || options.allow?.includes(status)) return { status, body };
-    const { code, message } = errorOf(body);
+    const reply = await httpRequest({
+      method,
+      url: `${this.#base()}${path}`,
+      headers: { accept: 'application/json', ...(options.xml !== undefined && { 'content-type': 'application/xml' }) },
+      ...(options.xml !== undefined && { body: options.xml }),
+      what,
+      timeoutMs: this.#requestTimeoutMs,
+      signal,
+      refusedHint: 'is the lab running?',
+    });
+    if (reply.ok || options.allow?.includes(reply.status)) return reply;
+    const { code } = apiError(reply.text);
     // Another caller got there first: the read-back decides.
-    if (code !== undefined && options.benign?.includes(code)) return { status, body };
-    const said = message ?? `HTTP ${status}`;
-    const details = { httpStatus: status, ...(code !== undefined && { messageIds: [code] }) };
-    if (status === 503 || status === 429 || status >= 500) throw DriverError.transient(`${what}: ${status} ${said}`, undefined, details);
-    if (code === 'domain-not-found') throw DriverError.permanent(`${what}: not defined; define it first`, undefined, details);
-    throw DriverError.permanent(`${what}: ${status} ${said}`, undefined, details);
+    if (code !== undefined && options.benign?.includes(code)) return reply;
+    if (code === 'domain-not-found' && !isTransientStatus(reply.status)) throw DriverError.permanent(`${what}: not defined; define it first`, undefined, { httpStatus: reply.status, messageIds: [code] });
+    throw statusError(what, reply);
   }
 
   #base(): string {
-    const id = this.#host ?? 'lab';
     const { uri } = this.#endpoint;
-    let url: URL;
-    try {
-      url = new URL(uri);
-    } catch {
-      throw DriverError.permanent(`hypervisor ${id}: uri "${uri}" is not a URL (expected http://127.0.0.1:<port>/hypervisors/<host>)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw DriverError.permanent(`hypervisor ${id}: uri must be http(s)://…, not ${url.protocol}`);
-    if (url.username !== '' || url.password !== '') throw DriverError.permanent(`hypervisor ${id}: uri carries credentials; the lab takes none`);
-    return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+    return httpBase(uri, `hypervisor ${this.#host ?? 'lab'}: uri`, 'http(s)://127.0.0.1:<port>/hypervisors/<host>', 'the lab takes none');
   }
 
   #malformed(name: string, method: string, why: string): DriverError {
     return DriverError.permanent(`vm ${name} on ${this.where}: ${method}: unexpected answer (${why})`);
   }
-}
-
-function parseBody(text: string): unknown {
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
-}
-
-function errorOf(body: unknown): { code: string | undefined; message: string | undefined } {
-  const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  if (typeof error === 'object' && error !== null) {
-    return { code: typeof error.code === 'string' ? error.code : undefined, message: typeof error.message === 'string' ? error.message : undefined };
-  }
-  const snippet = typeof body === 'string' ? body.trim().slice(0, 200) : '';
-  return { code: undefined, message: snippet === '' ? undefined : snippet };
-}
-
-function networkReason(err: unknown): string {
-  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  if (code === 'ECONNREFUSED') return 'connection refused (ECONNREFUSED); is the lab running?';
-  if (code !== undefined) return `unreachable (${code})`;
-  return err instanceof Error ? err.message : String(err);
 }

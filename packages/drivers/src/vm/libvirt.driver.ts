@@ -86,16 +86,11 @@ export class LibvirtVmDriver extends DomainVmDriver {
     });
   }
 
-  validate(): Promise<void> {
-    try {
-      if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(this.#uri)) {
-        throw DriverError.permanent(`${this.where}: "${scrubUri(this.#uri)}" is not a libvirt URI (expected e.g. qemu+tls://host/system)`);
-      }
-      this.#authFileText();
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err as Error);
+  async validate(): Promise<void> {
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(this.#uri)) {
+      throw DriverError.permanent(`${this.where}: "${scrubUri(this.#uri)}" is not a libvirt URI (expected e.g. qemu+tls://host/system)`);
     }
+    this.#authFileText();
   }
 
   async close(): Promise<void> {

@@ -2,14 +2,13 @@
 import type { Command, Inventory } from '@firebreak/shared';
 import type { CommandDrivers, Execution } from '../command-runner.ts';
 import { BootCommands } from './boot-commands.ts';
+import type { DeviceOptions } from './driver-cache.ts';
 import { NetCommands } from './net-commands.ts';
 import { PowerCommands } from './power-commands.ts';
 import { StorageCommands } from './storage-commands.ts';
 import { VmCommands } from './vm-commands.ts';
 
-export interface CommandDriverOptions {
-  requestTimeoutMs?: number;
-  env?: NodeJS.ProcessEnv;
+export interface CommandDriverOptions extends DeviceOptions {
   /** FB_BOOT_SERVICE_URL; without it boot commands fail permanently, saying so. */
   bootServiceUrl?: string;
 }

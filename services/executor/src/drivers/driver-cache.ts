@@ -5,6 +5,14 @@
  */
 import { DriverError, type Driver } from '@firebreak/drivers';
 
+/** How every kind's device drivers are made. */
+export interface DeviceOptions {
+  /** Per request to a device, within the command's deadline. */
+  requestTimeoutMs?: number;
+  /** Where credentials references resolve; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+}
+
 export class DriverCache<D extends Driver> {
   private readonly drivers = new Map<string, Promise<D>>();
 

@@ -2,13 +2,13 @@
 import { SnmpNetDriver, type NetDriver, type StepResult } from '@firebreak/drivers';
 import type { Inventory, NetCommand } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
-import { DriverCache } from './driver-cache.ts';
+import { DriverCache, type DeviceOptions } from './driver-cache.ts';
 import { untilDone } from './until-done.ts';
 
 export class NetCommands {
   private readonly drivers: DriverCache<NetDriver>;
 
-  constructor(inventory: Inventory, options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
+  constructor(inventory: Inventory, options: DeviceOptions = {}) {
     const switches = new Map(inventory.switches.map((s) => [s.id, s]));
     this.drivers = new DriverCache('switch', (id) => {
       const sw = switches.get(id);

@@ -3,7 +3,7 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { DriverError, RedfishPowerDriver, type PowerDriver } from '@firebreak/drivers';
 import type { Host, Inventory, PowerCommand } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
-import { DriverCache } from './driver-cache.ts';
+import { DriverCache, type DeviceOptions } from './driver-cache.ts';
 import { untilDone } from './until-done.ts';
 
 const tracer = trace.getTracer('firebreak-executor');
@@ -27,7 +27,7 @@ export class PowerCommands {
   private readonly hosts: Map<string, Host>;
   private readonly drivers: DriverCache<PowerDriver>;
 
-  constructor(inventory: Inventory, options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
+  constructor(inventory: Inventory, options: DeviceOptions = {}) {
     this.hosts = new Map(inventory.hosts.map((h) => [h.id, h]));
     this.drivers = new DriverCache('host', (id) => {
       const host = this.hosts.get(id);

@@ -2,13 +2,13 @@
 import { DriverError, SAN_REST_DRIVERS, SanRestStorageDriver, TGT_DRIVERS, TgtStorageDriver, type StepResult, type StorageDriver } from '@firebreak/drivers';
 import type { Inventory, StorageArray, StorageCommand } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
-import { DriverCache } from './driver-cache.ts';
+import { DriverCache, type DeviceOptions } from './driver-cache.ts';
 import { untilDone } from './until-done.ts';
 
 export class StorageCommands {
   private readonly drivers: DriverCache<StorageDriver>;
 
-  constructor(inventory: Inventory, options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
+  constructor(inventory: Inventory, options: DeviceOptions = {}) {
     const arrays = new Map(inventory.storageArrays.map((a) => [a.id, a]));
     this.drivers = new DriverCache('storage array', (id) => {
       const array = arrays.get(id);
@@ -50,7 +50,7 @@ export class StorageCommands {
 }
 
 /** The array's inventory `driver` picks the implementation. */
-function storageDriverFor(array: StorageArray, options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<StorageDriver> {
+function storageDriverFor(array: StorageArray, options: DeviceOptions): Promise<StorageDriver> {
   const timeout = options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {};
   if (SAN_REST_DRIVERS.includes(array.driver)) {
     return SanRestStorageDriver.fromInventory(array, { ...timeout, ...(options.env !== undefined && { env: options.env }) });

@@ -2,13 +2,13 @@
 import { DriverError, LabHypervisorVmDriver, LAB_HYPERVISOR_DRIVERS, LibvirtVmDriver, LIBVIRT_DRIVERS, type StepResult, type VmDriver } from '@firebreak/drivers';
 import type { Inventory, VmCommand } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
-import { DriverCache } from './driver-cache.ts';
+import { DriverCache, type DeviceOptions } from './driver-cache.ts';
 import { untilDone } from './until-done.ts';
 
 export class VmCommands {
   private readonly drivers: DriverCache<VmDriver>;
 
-  constructor(inventory: Inventory, options: { requestTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) {
+  constructor(inventory: Inventory, options: DeviceOptions = {}) {
     const hosts = new Map(inventory.hosts.map((h) => [h.id, h]));
     this.drivers = new DriverCache('hypervisor host', (id) => {
       const host = hosts.get(id);
