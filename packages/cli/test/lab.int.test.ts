@@ -1,13 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { waitFor } from '@firebreak/shared/testing';
-
-const bin = fileURLToPath(new URL('../bin/firebreak.js', import.meta.url));
+import { bin, startCli } from './cli-process.ts';
 
 test('cli - lab with a bad size or seed exits 2 naming the flag', () => {
   const size = spawnSync(process.execPath, [bin, 'lab', '--size', 'huge'], { encoding: 'utf8' });
@@ -31,15 +28,9 @@ test('cli - burn without a running lab exits 2 and says how to start one', async
 test('cli - lab prints its endpoints, takes faults from another command, and stops on Ctrl-C', async (t) => {
   const stateDir = await mkdtemp(join(tmpdir(), 'fb-state-'));
   const env = { ...process.env, FB_STATE_DIR: stateDir, NATS_URL: '', REDIS_URL: '', FB_LAB_URL: '' };
-  const child = spawn(process.execPath, [bin, 'lab', '--seed', '7'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  await waitFor(`the lab to start:\n${out}`, () => out.includes('lab running'), 30_000);
+  const lab = startCli(t, ['lab', '--seed', '7'], env, 'SIGKILL');
+  await lab.waitForOutput('the lab to start', (out) => out.includes('lab running'), 30_000);
+  const out = lab.output();
   assert.match(out, /24 hosts in 3 racks/);
   assert.match(out, /Redfish BMCs\s+https:\/\/127\.0\.0\.1:\d+/);
   assert.match(out, /SNMP switches\s+r1-tor udp:\/\/127\.0\.0\.1:\d+/);
@@ -55,8 +46,8 @@ test('cli - lab prints its endpoints, takes faults from another command, and sto
   assert.equal(slow.status, 2);
   assert.match(slow.stderr, /--latency-ms/);
 
-  child.kill('SIGINT');
-  assert.equal(await exited, 0, out);
+  lab.interrupt();
+  assert.equal(await lab.exited, 0, lab.output());
   await assert.rejects(readFile(join(stateDir, 'lab.json')), /ENOENT/, 'a stopped lab leaves no stale state');
   await assert.rejects(readFile(state.inventoryPath), /ENOENT/, 'the temp lab dir is removed');
 });

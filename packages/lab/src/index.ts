@@ -9,7 +9,7 @@ export { startSwitchSimulator } from './snmp/switch-simulator.ts';
 export { startSanSimulator } from './san/san-simulator.ts';
 export { startHostSimulator } from './hosts/host-simulator.ts';
 export { startHypervisorSimulator, LabHypervisors } from './hypervisor/hypervisor-simulator.ts';
-export { HypervisorApiError } from './hypervisor/hypervisor-error.ts';
+export { LabApiError } from './api-http.ts';
 export type { BmcSimulator, BmcSimulatorOptions, BmcEndpoint } from './redfish/bmc-simulator.ts';
 export type { SwitchSimulator } from './snmp/switch-simulator.ts';
 export type { SanSimulator } from './san/san-simulator.ts';

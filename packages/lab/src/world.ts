@@ -85,6 +85,8 @@ export class World extends EventEmitter<WorldEvents> {
   /** LUN masking: which initiators may see each LUN. */
   private readonly masking = new Map<string, Set<string>>();
   private readonly hostByInitiator = new Map<string, string>();
+  /** Asked on every VM heartbeat, so looked up once. */
+  private readonly hypervisorImages: ReadonlySet<string>;
 
   constructor(
     inventory: Inventory,
@@ -93,6 +95,7 @@ export class World extends EventEmitter<WorldEvents> {
     super();
     this.setMaxListeners(0);
     this.inventory = inventory;
+    this.hypervisorImages = new Set(inventory.images.filter((i) => i.hypervisor).map((i) => i.id));
     for (const s of inventory.servers) this.servers.set(s.id, s);
     for (const sw of inventory.switches) this.switchFabric.set(sw.id, sw.fabric);
     for (const v of inventory.vlans) this.vlanFabric.set(v.id, v.fabric);
@@ -306,7 +309,7 @@ export class World extends EventEmitter<WorldEvents> {
 
   /** Whether the inventory marks this image as a hypervisor's. */
   isHypervisorImage(imageId: string | null): boolean {
-    return imageId !== null && this.inventory.images.some((i) => i.id === imageId && i.hypervisor);
+    return imageId !== null && this.hypervisorImages.has(imageId);
   }
 
   /** The host is up and running a hypervisor image: VMs can run on it. */

@@ -15,11 +15,9 @@
  *
  * Errors are `{ error: { code, message } }`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { sendEmpty, sendJson } from '../san/san-http.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { closeServer, createApiServer, LabApiError, listen, methods, notFound, pathSegments, readText, sendEmpty, sendJson } from '../api-http.ts';
 import type { World } from '../world.ts';
-import { HypervisorApiError } from './hypervisor-error.ts';
 import type { LabHypervisors } from './hypervisor-simulator.ts';
 
 export interface HypervisorApi {
@@ -34,9 +32,9 @@ export async function startHypervisorApi(hypervisors: LabHypervisors, world: Wor
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://hypervisor.invalid');
-    const seg = url.pathname.split('/').filter((s) => s !== '').map(decodeSegment);
-    const [root, host, collection, name, action] = seg;
-    if (root !== 'hypervisors') throw notFound(url.pathname);
+    const seg = pathSegments(url.pathname, ['hypervisors']);
+    if (seg === undefined) throw notFound(url.pathname);
+    const [host, collection, name, action] = seg;
 
     if (host === undefined) {
       return methods(req, {
@@ -46,10 +44,10 @@ export async function startHypervisorApi(hypervisors: LabHypervisors, world: Wor
         },
       });
     }
-    if (seg.length === 2) {
+    if (seg.length === 1) {
       return methods(req, {
         GET: () => {
-          if (!world.hasHost(host)) throw new HypervisorApiError(404, 'hypervisor-not-found', `no host "${host}" in the lab`);
+          if (!world.hasHost(host)) throw new LabApiError(404, 'hypervisor-not-found', `no host "${host}" in the lab`);
           sendJson(res, 200, { host, running: hypervisors.running(host), image: world.host(host).image });
         },
       });
@@ -60,7 +58,7 @@ export async function startHypervisorApi(hypervisors: LabHypervisors, world: Wor
         GET: () => sendJson(res, 200, { domains: hypervisors.domains(host).map(({ name: n, state, phase }) => ({ name: n, state, phase })) }),
       });
     }
-    if (seg.length === 4) {
+    if (seg.length === 3) {
       return methods(req, {
         GET: () => {
           recorder.record('vm', 'read', { host, countOnly: true });
@@ -68,7 +66,7 @@ export async function startHypervisorApi(hypervisors: LabHypervisors, world: Wor
           sendJson(res, 200, { name, state, phase, problems, xml });
         },
         PUT: async () => {
-          const outcome = hypervisors.define(host, name, await readText(req));
+          const outcome = hypervisors.define(host, name, await readText(req, MAX_XML_BYTES, 'domain XML'));
           sendJson(res, outcome === 'created' ? 201 : 200, { name, outcome });
         },
         DELETE: () => {
@@ -77,7 +75,7 @@ export async function startHypervisorApi(hypervisors: LabHypervisors, world: Wor
         },
       });
     }
-    if (seg.length === 5 && (action === 'start' || action === 'stop')) {
+    if (seg.length === 4 && (action === 'start' || action === 'stop')) {
       return methods(req, {
         POST: () => {
           if (action === 'start') hypervisors.start(host, name);
@@ -89,61 +87,7 @@ export async function startHypervisorApi(hypervisors: LabHypervisors, world: Wor
     throw notFound(url.pathname);
   };
 
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      const apiError = err instanceof HypervisorApiError ? err : new HypervisorApiError(500, 'internal', err instanceof Error ? err.message : String(err));
-      recorder.record('vm', 'rejected', { countOnly: true });
-      if (res.headersSent) return void res.destroy();
-      sendJson(res, apiError.status, { error: { code: apiError.code, message: apiError.message } });
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port: bound } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${bound}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
-
-type Handler = () => void | Promise<void>;
-
-async function methods(req: IncomingMessage, handlers: Partial<Record<string, Handler>>): Promise<void> {
-  const handler = handlers[req.method ?? 'GET'];
-  if (!handler) {
-    throw new HypervisorApiError(405, 'method-not-allowed', `${req.method} is not allowed here (allowed: ${Object.keys(handlers).join(', ')})`);
-  }
-  await handler();
-}
-
-async function readText(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_XML_BYTES) throw new HypervisorApiError(413, 'body-too-large', `domain XML exceeds ${MAX_XML_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new HypervisorApiError(400, 'invalid-path', `path segment "${segment}" is not valid percent-encoding`);
-  }
-}
-
-function notFound(path: string): HypervisorApiError {
-  return new HypervisorApiError(404, 'not-found', `no such resource: ${path}`);
+  const server = createApiServer(handle, () => recorder.record('vm', 'rejected', { countOnly: true }));
+  const bound = await listen(server, port);
+  return { url: `http://127.0.0.1:${bound}`, stop: () => closeServer(server) };
 }

@@ -16,7 +16,7 @@ import { topics, type Bus, type Heartbeat, type Topic } from '@firebreak/shared'
 import { TimerWheel, type WheelEntry } from '../hosts/timer-wheel.ts';
 import type { HostPhase, World } from '../world.ts';
 import { parseLabDomain, type LabDomainSpec } from './domain-xml.ts';
-import { HypervisorApiError } from './hypervisor-error.ts';
+import { LabApiError } from '../api-http.ts';
 import { startHypervisorApi } from './hypervisor-api.ts';
 
 export type DomainRunState = 'running' | 'stopped';
@@ -40,7 +40,7 @@ interface Domain {
   readonly name: string;
   xml: string;
   spec: LabDomainSpec;
-  state: DomainRunState;
+  /** `off` exactly when the domain is stopped: its run state is derived from it. */
   phase: GuestPhase;
   problems: string[];
   /** Bumped on every stop, so a boot that outlived its start is dropped. */
@@ -146,14 +146,14 @@ export class LabHypervisors {
   define(hostId: string, name: string, xml: string): 'created' | 'replaced' | 'unchanged' {
     this.#reachable(hostId);
     const parsed = parseLabDomain(xml);
-    if ('problems' in parsed) throw new HypervisorApiError(400, 'invalid-domain-xml', `domain XML rejected: ${parsed.problems.join('; ')}`);
-    if (parsed.name !== name) throw new HypervisorApiError(400, 'name-mismatch', `the XML defines "${parsed.name}", not "${name}"`);
+    if ('problems' in parsed) throw new LabApiError(400, 'invalid-domain-xml', `domain XML rejected: ${parsed.problems.join('; ')}`);
+    if (parsed.name !== name) throw new LabApiError(400, 'name-mismatch', `the XML defines "${parsed.name}", not "${name}"`);
     let domains = this.#hosts.get(hostId);
     if (domains === undefined) this.#hosts.set(hostId, (domains = new Map()));
     const existing = domains.get(name);
     if (existing !== undefined && existing.xml === xml) return 'unchanged';
-    if (existing?.state === 'running') {
-      throw new HypervisorApiError(409, 'domain-running', `domain "${name}" is running on ${hostId}; stop it before redefining it`);
+    if (existing !== undefined && active(existing)) {
+      throw new LabApiError(409, 'domain-running', `domain "${name}" is running on ${hostId}; stop it before redefining it`);
     }
     if (existing !== undefined) {
       existing.xml = xml;
@@ -168,25 +168,24 @@ export class LabHypervisors {
   start(hostId: string, name: string): void {
     this.#reachable(hostId);
     const d = this.#domain(hostId, name);
-    if (d.state === 'running') throw new HypervisorApiError(409, 'domain-active', `domain "${name}" is already active on ${hostId}`);
+    if (active(d)) throw new LabApiError(409, 'domain-active', `domain "${name}" is already active on ${hostId}`);
     const host = this.#world.host(hostId).host;
-    const usedKiB = [...(this.#hosts.get(hostId)?.values() ?? [])].filter((o) => o.state === 'running').reduce((sum, o) => sum + o.spec.memoryKiB, 0);
+    const usedKiB = [...(this.#hosts.get(hostId)?.values() ?? [])].filter(active).reduce((sum, o) => sum + o.spec.memoryKiB, 0);
     const hostKiB = host.memoryGiB * KIB_PER_GIB;
     if (usedKiB + d.spec.memoryKiB > hostKiB) {
-      throw new HypervisorApiError(
+      throw new LabApiError(
         409,
         'insufficient-memory',
         `cannot start "${name}": it needs ${gib(d.spec.memoryKiB)} GiB, ${hostId} has ${gib(hostKiB - usedKiB)} GiB of ${host.memoryGiB} GiB free`,
       );
     }
-    d.state = 'running';
     d.phase = 'booting';
     d.problems = [];
     this.#world.recorder.record('vm', 'start', { host: hostId, detail: { domain: name } });
     const generation = d.generation;
     d.bootTimer = setTimeout(() => {
       d.bootTimer = undefined;
-      if (d.generation === generation && d.state === 'running') this.#boot(d);
+      if (d.generation === generation) this.#boot(d);
     }, this.#bootDelayMs);
   }
 
@@ -194,7 +193,7 @@ export class LabHypervisors {
   destroy(hostId: string, name: string): void {
     this.#reachable(hostId);
     const d = this.#domain(hostId, name);
-    if (d.state !== 'running') throw new HypervisorApiError(409, 'domain-not-running', `domain "${name}" is not running on ${hostId}`);
+    if (!active(d)) throw new LabApiError(409, 'domain-not-running', `domain "${name}" is not running on ${hostId}`);
     this.#halt(d);
     this.#world.recorder.record('vm', 'stop', { host: hostId, detail: { domain: name } });
   }
@@ -202,7 +201,7 @@ export class LabHypervisors {
   undefine(hostId: string, name: string): void {
     this.#reachable(hostId);
     const d = this.#domain(hostId, name);
-    if (d.state === 'running') throw new HypervisorApiError(409, 'domain-running', `domain "${name}" is running on ${hostId}; stop it before undefining it`);
+    if (active(d)) throw new LabApiError(409, 'domain-running', `domain "${name}" is running on ${hostId}; stop it before undefining it`);
     this.#hosts.get(hostId)?.delete(name);
     this.#world.recorder.record('vm', 'undefine', { host: hostId, detail: { domain: name } });
   }
@@ -220,16 +219,16 @@ export class LabHypervisors {
   }
 
   #reachable(hostId: string): void {
-    if (!this.#world.hasHost(hostId)) throw new HypervisorApiError(404, 'hypervisor-not-found', `no host "${hostId}" in the lab`);
+    if (!this.#world.hasHost(hostId)) throw new LabApiError(404, 'hypervisor-not-found', `no host "${hostId}" in the lab`);
     if (this.#world.runsHypervisor(hostId)) return;
     const rt = this.#world.host(hostId);
     const doing = rt.power === 'off' ? 'powered off' : rt.phase !== 'running' ? rt.phase : `running ${rt.image ?? 'no hypervisor image'}`;
-    throw new HypervisorApiError(503, 'hypervisor-down', `host ${hostId} runs no hypervisor (${doing})`);
+    throw new LabApiError(503, 'hypervisor-down', `host ${hostId} runs no hypervisor (${doing})`);
   }
 
   #domain(hostId: string, name: string): Domain {
     const d = this.#hosts.get(hostId)?.get(name);
-    if (d === undefined) throw new HypervisorApiError(404, 'domain-not-found', `no domain "${name}" on ${hostId}`);
+    if (d === undefined) throw new LabApiError(404, 'domain-not-found', `no domain "${name}" on ${hostId}`);
     return d;
   }
 
@@ -240,7 +239,6 @@ export class LabHypervisors {
       name,
       xml,
       spec,
-      state: 'stopped',
       phase: 'off',
       problems: [],
       generation: 0,
@@ -272,7 +270,7 @@ export class LabHypervisors {
   }
 
   #beat(d: Domain): void {
-    if (d.state !== 'running' || d.phase !== 'running') return;
+    if (d.phase !== 'running') return;
     const rt = this.#world.host(d.hypervisor);
     // The guest's traffic leaves through its host: an isolated host isolates its VMs too.
     if (rt.isolated || !this.#world.runsHypervisor(d.hypervisor)) return;
@@ -289,7 +287,7 @@ export class LabHypervisors {
 
   #killAll(hostId: string, why: string): void {
     for (const d of this.#hosts.get(hostId)?.values() ?? []) {
-      if (d.state !== 'running') continue;
+      if (!active(d)) continue;
       this.#halt(d);
       this.#world.recorder.record('vm', 'died', { host: hostId, detail: { domain: d.name, reason: why } });
     }
@@ -301,13 +299,17 @@ export class LabHypervisors {
     d.bootTimer = undefined;
     if (d.entry !== undefined) this.#wheel.remove(d.entry);
     d.entry = undefined;
-    d.state = 'stopped';
     d.phase = 'off';
   }
 }
 
 function view(d: Domain): LabDomain {
-  return { hypervisor: d.hypervisor, name: d.name, xml: d.xml, spec: d.spec, state: d.state, phase: d.phase, problems: [...d.problems] };
+  return { hypervisor: d.hypervisor, name: d.name, xml: d.xml, spec: d.spec, state: active(d) ? 'running' : 'stopped', phase: d.phase, problems: [...d.problems] };
+}
+
+/** Started and not stopped since (libvirt's "active"), whatever the guest inside is doing. */
+function active(d: Domain): boolean {
+  return d.phase !== 'off';
 }
 
 function gib(kib: number): number {

@@ -4,10 +4,10 @@
  * an IQN, may see which LUN) and for the LUN clones drills run on. Every
  * change lands in the world, where the simulated hosts look when they boot.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Id, Initiator, resolveCredentials, type StorageArray } from '@firebreak/shared';
 import type { World } from '../world.ts';
-import { basicAuthMatches, readJson, sendEmpty, sendError, sendJson, SanApiError } from './san-http.ts';
+import { basicAuthMatches, closeServer, createApiServer, LabApiError, listen, methods, notFound, pathSegments, readJson, sendEmpty, sendJson } from '../api-http.ts';
 
 export interface SanSimulatorOptions {
   /** Where `env:` credential references are looked up; default `process.env`. */
@@ -48,7 +48,7 @@ export async function startSanSimulator(world: World, options: SanSimulatorOptio
 
   const lunOn = (ctx: ArrayContext, id: string): LunRecord => {
     const lun = luns.get(id);
-    if (!lun || lun.array !== ctx.array.id) throw new SanApiError(404, 'lun-not-found', `no LUN "${id}" on array ${ctx.array.id}`);
+    if (!lun || lun.array !== ctx.array.id) throw new LabApiError(404, 'lun-not-found', `no LUN "${id}" on array ${ctx.array.id}`);
     return lun;
   };
 
@@ -62,12 +62,11 @@ export async function startSanSimulator(world: World, options: SanSimulatorOptio
     const { credentials } = ctx;
     if (credentials && !basicAuthMatches(req, credentials.username, credentials.password)) {
       recorder.record('san', 'unauthorized', { detail: { array: ctx.array.id, path: pathOf(req) } });
-      throw new SanApiError(401, 'unauthorized', 'valid basic credentials required', { 'www-authenticate': 'Basic realm="firebreak-san"' });
+      throw new LabApiError(401, 'unauthorized', 'valid basic credentials required', { 'www-authenticate': 'Basic realm="firebreak-san"' });
     }
     const url = new URL(req.url ?? '/', 'http://san.invalid');
-    const raw = url.pathname.split('/').filter((s) => s !== '');
-    if (raw[0] !== PREFIX[0] || raw[1] !== PREFIX[1]) throw notFound(url.pathname);
-    const seg = raw.slice(2).map(decodeSegment);
+    const seg = pathSegments(url.pathname, PREFIX);
+    if (seg === undefined) throw notFound(url.pathname);
     const [collection, id, sub, member] = seg;
     const arrayId = ctx.array.id;
 
@@ -88,7 +87,7 @@ export async function startSanSimulator(world: World, options: SanSimulatorOptio
         },
         DELETE: () => {
           const lun = lunOn(ctx, id);
-          if (lun.cloneOf === undefined) throw new SanApiError(409, 'not-a-clone', `LUN "${id}" is not a clone; only clones can be deleted`);
+          if (lun.cloneOf === undefined) throw new LabApiError(409, 'not-a-clone', `LUN "${id}" is not a clone; only clones can be deleted`);
           // Revoke one by one first so each host's san counters show it lost the clone.
           const revoked = world.initiatorsOf(id);
           for (const initiator of revoked) world.revoke(id, initiator);
@@ -129,7 +128,7 @@ export async function startSanSimulator(world: World, options: SanSimulatorOptio
         POST: async () => {
           const source = lunOn(ctx, id);
           const cloneId = parseCloneId(await readJson(req));
-          if (luns.has(cloneId) || world.hasLun(cloneId)) throw new SanApiError(409, 'lun-exists', `a LUN "${cloneId}" already exists`);
+          if (luns.has(cloneId) || world.hasLun(cloneId)) throw new LabApiError(409, 'lun-exists', `a LUN "${cloneId}" already exists`);
           // A clone starts with nobody allowed to see it (a drill grants its own hosts):
           // removing the unknown id drops any masking granted under that name beforehand.
           world.removeLun(cloneId);
@@ -158,7 +157,7 @@ export async function startSanSimulator(world: World, options: SanSimulatorOptio
           const initiatorParam = url.searchParams.get('initiator');
           const lunParam = url.searchParams.get('lun');
           if (!initiatorParam || !lunParam) {
-            throw new SanApiError(400, 'missing-parameter', 'visibility needs ?initiator=<WWPN or IQN>&lun=<lun id>');
+            throw new LabApiError(400, 'missing-parameter', 'visibility needs ?initiator=<WWPN or IQN>&lun=<lun id>');
           }
           const initiator = parseInitiator(initiatorParam);
           recorder.record('san', 'visibility', { host: world.hostOfInitiator(initiator), countOnly: true });
@@ -181,22 +180,14 @@ export async function startSanSimulator(world: World, options: SanSimulatorOptio
       if (other !== undefined) throw new Error(`SAN simulator: arrays ${other} and ${array.id} both claim ${array.address}`);
       seen.set(`${host}:${port}`, array.id);
       const ctx: ArrayContext = { array, credentials: await arrayCredentials(array, options.env) };
-      const server = createServer((req, res) => {
-        handle(ctx, req, res).catch((err: unknown) => {
-          const apiError = err instanceof SanApiError ? err : new SanApiError(500, 'internal', err instanceof Error ? err.message : String(err));
-          if (apiError.status !== 401) recorder.record('san', 'rejected', { countOnly: true });
-          if (!res.headersSent) sendError(res, apiError);
-          else res.destroy();
-        });
-      });
+      const server = createApiServer(
+        (req, res) => handle(ctx, req, res),
+        (err) => {
+          if (err.status !== 401) recorder.record('san', 'rejected', { countOnly: true });
+        },
+      );
       servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await listen(server, port, host);
       endpoints.push({ arrayId: array.id, url: `http://${host}:${port}` });
     }
   } catch (err) {
@@ -206,43 +197,20 @@ export async function startSanSimulator(world: World, options: SanSimulatorOptio
   return { endpoints, stop: stopAll };
 }
 
-type Handler = () => void | Promise<void>;
-
-async function methods(req: IncomingMessage, handlers: Partial<Record<string, Handler>>): Promise<void> {
-  const handler = handlers[req.method ?? 'GET'];
-  if (!handler) {
-    const allow = Object.keys(handlers).join(', ');
-    throw new SanApiError(405, 'method-not-allowed', `${req.method} is not allowed here (allowed: ${allow})`, { allow });
-  }
-  await handler();
-}
-
 function parseInitiator(raw: string): string {
   const result = Initiator.safeParse(raw);
   if (result.success) return result.data.toLowerCase();
   const why = result.error.issues[0]?.message ?? 'not a WWPN or an iSCSI IQN';
-  throw new SanApiError(400, 'invalid-initiator', `initiator "${raw}": ${why}`);
+  throw new LabApiError(400, 'invalid-initiator', `initiator "${raw}": ${why}`);
 }
 
 function parseCloneId(body: unknown): string {
   const cloneId = (body as { cloneId?: unknown } | undefined)?.cloneId;
   const result = Id.safeParse(cloneId);
   if (!result.success) {
-    throw new SanApiError(400, 'invalid-body', `expected a JSON body { "cloneId": "<id>" }: cloneId ${result.error.issues[0]?.message ?? 'is invalid'}`);
+    throw new LabApiError(400, 'invalid-body', `expected a JSON body { "cloneId": "<id>" }: cloneId ${result.error.issues[0]?.message ?? 'is invalid'}`);
   }
   return result.data;
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new SanApiError(400, 'invalid-path', `path segment "${segment}" is not valid percent-encoding`);
-  }
-}
-
-function notFound(path: string): SanApiError {
-  return new SanApiError(404, 'not-found', `no such resource: ${path}`);
 }
 
 function pathOf(req: IncomingMessage): string {
@@ -270,12 +238,4 @@ async function arrayCredentials(array: StorageArray, env: NodeJS.ProcessEnv | un
     throw new Error(`SAN simulator: array ${array.id} credentials ${array.credentialsRef} need a username and a password`);
   }
   return { username: creds.username, password: creds.password.reveal() };
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) return resolve();
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }

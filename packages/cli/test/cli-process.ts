@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from '@firebreak/shared/testing';
+
+export const bin = fileURLToPath(new URL('../bin/firebreak.js', import.meta.url));
+
+export interface CliProcess {
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** Waits until the output satisfies `check`; the failure shows the output. */
+  waitForOutput(what: string, check: (out: string) => boolean, timeoutMs: number): Promise<void>;
+  interrupt(): void;
+  readonly exited: Promise<number | null>;
+}
+
+/**
+ * A long-running `firebreak` command; a failed assertion must not leave it
+ * (and what it started) running under the test runner, so the test's end
+ * sends it `cleanupSignal`.
+ */
+export function startCli(t: TestContext, args: string[], env: NodeJS.ProcessEnv, cleanupSignal: NodeJS.Signals): CliProcess {
+  const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.after(() => {
+    if (child.exitCode === null) child.kill(cleanupSignal);
+  });
+  return {
+    output: () => out,
+    waitForOutput: async (what, check, timeoutMs) => {
+      try {
+        await waitFor(what, () => check(out), timeoutMs);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}:\n${out}`, { cause: err });
+      }
+    },
+    interrupt: () => child.kill('SIGINT'),
+    exited,
+  };
+}
