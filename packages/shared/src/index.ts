@@ -13,3 +13,4 @@ export * from './inventory/index.ts';
 export * from './secret.ts';
 export * from './credentials.ts';
 export * from './boot-script.ts';
+export * from './random.ts';

@@ -61,6 +61,8 @@ export const topics = {
     topic(subjects.incidentProgress(incidentId, phase), IncidentProgress, streams.events),
   incidents: topic(subjects.incidentAll, IncidentProgress, streams.events),
 
+  /** Where a message that failed on `originalSubject` is dead-lettered. */
+  deadLetter: (originalSubject: string) => topic(subjects.deadLetter(originalSubject), DeadLetter, streams.deadLetters),
   deadLetters: topic(subjects.deadLettersAll, DeadLetter, streams.deadLetters),
 } as const;
 

@@ -1,27 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { createStore, type Store } from '../src/store/index.ts';
-import { startRedis, type TestServer } from '../src/testing/index.ts';
+import { test } from 'node:test';
+import { useRedisStores } from './redis-stores.ts';
 
-let redis: TestServer;
-let stores: Store[] = [];
-
-before(async () => {
-  redis = await startRedis();
-  stores = Array.from({ length: 4 }, () => createStore(redis.url));
-});
-
-after(async () => {
-  try {
-    await Promise.all(stores.map((s) => s.close()));
-  } finally {
-    await redis?.stop();
-  }
-});
+const { via } = useRedisStores(4);
 
 test('store fencing - a token older than the newest seen for its site is rejected', async () => {
-  const [s] = stores;
-  assert.ok(s);
+  const s = via(0);
   assert.deepEqual(await s.fencing.check('site1', 5), { accepted: true });
   assert.deepEqual(await s.fencing.check('site1', 5), { accepted: true }, 'the same planner keeps working');
   assert.deepEqual(await s.fencing.check('site1', 7), { accepted: true });
@@ -32,11 +16,11 @@ test('store fencing - a token older than the newest seen for its site is rejecte
 test('store fencing - racing executors never accept an old token after a newer one', async () => {
   const tokens = Array.from({ length: 400 }, (_, i) => i);
   const results = await Promise.all(
-    tokens.map(async (t) => ({ t, r: await stores[t % stores.length]?.fencing.check('race', t), at: process.hrtime.bigint() })),
+    tokens.map(async (t) => ({ t, r: await via(t).fencing.check('race', t), at: process.hrtime.bigint() })),
   );
   const newest = Math.max(...tokens);
   const rejectedNewest = results.filter((x) => x.t === newest && !x.r?.accepted);
   assert.equal(rejectedNewest.length, 0, 'the newest token is always accepted');
   for (const x of results) if (x.r && !x.r.accepted) assert.ok(x.r.newest > x.t);
-  assert.deepEqual(await stores[0]?.fencing.check('race', newest - 1), { accepted: false, newest });
+  assert.deepEqual(await via(0).fencing.check('race', newest - 1), { accepted: false, newest });
 });

@@ -1,33 +1,12 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { FirebreakError } from '../src/errors.ts';
-import { createStore, redisKeys, type Store } from '../src/store/index.ts';
-import { startRedis, type TestServer } from '../src/testing/index.ts';
+import { redisKeys } from '../src/store/index.ts';
+import { useRedisStores } from './redis-stores.ts';
 
-let redis: TestServer | undefined;
-let stores: Store[] = [];
-
-before(async () => {
-  redis = await startRedis();
-  const url = redis.url;
-  stores = Array.from({ length: 4 }, () => createStore(url));
-});
-
-after(async () => {
-  try {
-    await Promise.all(stores.map((s) => s.close()));
-  } finally {
-    await redis?.stop();
-  }
-});
-
-function via(i: number): Store {
-  const store = stores[i % stores.length];
-  assert.ok(store);
-  return store;
-}
+const { via } = useRedisStores(4);
 
 const PowerResult = z.object({ host: z.string(), state: z.enum(['on', 'off']) });
 

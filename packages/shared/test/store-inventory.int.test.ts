@@ -1,41 +1,14 @@
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { errorCodes, FirebreakError } from '../src/errors.ts';
-import { createStore, redisKeys, type Store } from '../src/store/index.ts';
-import { startRedis, type TestServer } from '../src/testing/index.ts';
+import { redisKeys, type Store } from '../src/store/index.ts';
+import { useRedisStores } from './redis-stores.ts';
 
-let redis: TestServer | undefined;
-let writer: Store | undefined;
-let reader: Store | undefined;
-
-before(async () => {
-  redis = await startRedis();
-  writer = createStore(redis.url);
-  reader = createStore(redis.url);
-});
-
-beforeEach(async () => {
-  await w().redis.flushdb();
-});
-
-after(async () => {
-  try {
-    await Promise.all([writer?.close(), reader?.close()]);
-  } finally {
-    await redis?.stop();
-  }
-});
-
-function w(): Store {
-  assert.ok(writer);
-  return writer;
-}
-
-function r(): Store {
-  assert.ok(reader);
-  return reader;
-}
+const { via } = useRedisStores(2, { flushBeforeEach: true });
+/** Writes through one connection and reads through another. */
+const w = (): Store => via(0);
+const r = (): Store => via(1);
 
 // Stand-ins for the real inventory schemas: the store only needs some schema.
 const Inventory = z.object({

@@ -1,33 +1,11 @@
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FirebreakError } from '../src/errors.ts';
-import { createStore, redisKeys, SnapshotMismatchError, type Store } from '../src/store/index.ts';
-import { startRedis, type TestServer } from '../src/testing/index.ts';
+import { redisKeys, SnapshotMismatchError, type Store } from '../src/store/index.ts';
+import { useRedisStores } from './redis-stores.ts';
 
-let redis: TestServer | undefined;
-let store: Store | undefined;
-
-before(async () => {
-  redis = await startRedis();
-  store = createStore(redis.url);
-});
-
-beforeEach(async () => {
-  await s().redis.flushdb();
-});
-
-after(async () => {
-  try {
-    await store?.close();
-  } finally {
-    await redis?.stop();
-  }
-});
-
-function s(): Store {
-  assert.ok(store);
-  return store;
-}
+const { via } = useRedisStores(1, { flushBeforeEach: true });
+const s = (): Store => via(0);
 
 const machine = { machineId: 'incident', machineVersion: '3' };
 const snapshot = { status: 'active', value: { recovering: 'storage' }, context: { servers: ['s1', 's2'] } };

@@ -1,35 +1,11 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FirebreakError } from '../src/errors.ts';
-import { createStore, LeaseStore, redisKeys, type AcquireResult, type Store } from '../src/store/index.ts';
-import { startRedis, type TestServer } from '../src/testing/index.ts';
+import { createStore, LeaseStore, redisKeys, type AcquireResult } from '../src/store/index.ts';
+import { useRedisStores } from './redis-stores.ts';
 
-const CONNECTIONS = 8;
-
-let redis: TestServer | undefined;
-let stores: Store[] = [];
-
-before(async () => {
-  redis = await startRedis();
-  const url = redis.url;
-  stores = Array.from({ length: CONNECTIONS }, () => createStore(url));
-});
-
-after(async () => {
-  try {
-    await Promise.all(stores.map((s) => s.close()));
-  } finally {
-    await redis?.stop();
-  }
-});
-
-/** The i-th store, so concurrent callers spread over every connection. */
-function via(i: number): Store {
-  const store = stores[i % stores.length];
-  assert.ok(store);
-  return store;
-}
+const { via, url } = useRedisStores(8);
 
 type Granted = Extract<AcquireResult, { acquired: true }>;
 
@@ -181,8 +157,7 @@ test('store - bad lease arguments are refused before reaching Redis', async () =
 });
 
 test('store - close is safe to call twice', async () => {
-  assert.ok(redis);
-  const store = createStore(redis.url);
+  const store = createStore(url());
   assert.equal(await store.redis.ping(), 'PONG');
   await store.close();
   await store.close();

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
-import { startNatsServer, subjects, type Heartbeat } from '@firebreak/shared';
+import { mulberry32, startNatsServer, subjects, type Heartbeat } from '@firebreak/shared';
 import {
   HeartbeatTracker,
   defaultHeartbeatMode,
@@ -55,17 +55,6 @@ function median(values: number[]): number {
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)] as number;
-}
-
-/** Deterministic [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 // ---------------------------------------------------------------- 1. throughput

@@ -29,7 +29,7 @@ export interface DetectorOptions {
   bmcPollConcurrency: number;
   /** UDP port for SNMP traps; undefined turns the receiver off, 0 picks a free port. */
   trapPort?: number;
-  /** SNMP communities accepted on traps. */
+  /** SNMP communities accepted on traps; by default every inventory switch's. */
   trapCommunities?: string[];
   correlation: { windowMs: number; minHosts: number; minFraction: number };
   /** A recovered host must stay up this long before `host.recovered`: flapping is damped. */

@@ -1,4 +1,4 @@
-import { loadInventoryFile, resolveCredentials, type ServiceContext } from '@firebreak/shared';
+import { loadInventoryFile, type ServiceContext } from '@firebreak/shared';
 import type { DetectorConfig } from './config.ts';
 import { startDetector } from './detector.ts';
 
@@ -9,11 +9,6 @@ export { verdictIds } from './verdicts.ts';
 export async function start(ctx: ServiceContext<DetectorConfig>): Promise<() => Promise<void>> {
   const { config, logger, bus } = ctx;
   const inventory = await loadInventoryFile(config.FB_INVENTORY);
-  const communities: string[] = [];
-  for (const sw of inventory.switches) {
-    const community = (await resolveCredentials(sw.credentialsRef)).community;
-    if (community) communities.push(community.reveal());
-  }
   const detector = await startDetector({
     inventory,
     bus,
@@ -33,8 +28,8 @@ export async function start(ctx: ServiceContext<DetectorConfig>): Promise<() => 
     bmcTimeoutMs: config.FB_BMC_TIMEOUT_MS,
     bmcPollIntervalMs: config.FB_BMC_POLL_INTERVAL_MS,
     bmcPollConcurrency: config.FB_BMC_POLL_CONCURRENCY,
+    // No trapCommunities: the receiver accepts every inventory switch's community.
     trapPort: config.FB_TRAP_PORT,
-    trapCommunities: communities,
     correlation: {
       windowMs: config.FB_CORRELATION_WINDOW_MS,
       minHosts: config.FB_DOMAIN_MIN_HOSTS,

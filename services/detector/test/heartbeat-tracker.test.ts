@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { subjects, type Heartbeat } from '@firebreak/shared';
+import { mulberry32, subjects, type Heartbeat } from '@firebreak/shared';
 import {
   HeartbeatTracker,
   defaultHeartbeatMode,
@@ -28,17 +28,6 @@ function makeHosts(racks: number, perRack: number): TrackedHost[] {
 
 function payload(beat: Heartbeat): Uint8Array {
   return encoder.encode(JSON.stringify(beat));
-}
-
-/** Deterministic [0, 1) so a failing run can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 /** A tracker on a fake clock, its callbacks recorded, and host agents that beat on demand. */

@@ -6,29 +6,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { createRequire } from 'node:module';
 import { startLab, type Lab } from '@firebreak/lab';
 import type { Inventory } from '@firebreak/shared';
+import { loadNetSnmp } from '@firebreak/shared/net-snmp';
 import { startNats, waitFor, type TestServer } from '@firebreak/shared/testing';
 import { LinkState, type HostLinksEvent } from '../src/snmp/link-state.ts';
 import { startTrapReceiver, switchCommunities, trapOids, type LinkEvent, type TrapReceiver } from '../src/snmp/trap-receiver.ts';
 
-/** The part of net-snmp the tests send with. */
-interface Sender {
-  Version1: number;
-  Version2c: number;
-  TrapType: { LinkDown: number };
-  ObjectType: { Integer: number };
-  createSession(
-    target: string,
-    community: string,
-    options: { version: number; trapPort: number },
-  ): {
-    trap(typeOrOid: string | number, varbinds: { oid: string; type: number; value: unknown }[], callback: (error: Error | null) => void): void;
-    close(): void;
-  };
-}
-const snmp = createRequire(import.meta.url)('net-snmp') as Sender;
+const snmp = loadNetSnmp(import.meta.url);
 
 let nats: TestServer;
 let lab: Lab;

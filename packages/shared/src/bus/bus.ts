@@ -34,9 +34,9 @@ import {
 } from 'nats';
 import type { z } from 'zod';
 import { InvalidMessageError, toFirebreakError } from '../errors.ts';
-import { DeadLetter } from '../schemas/dead-letter.schema.ts';
+import type { DeadLetter } from '../schemas/dead-letter.schema.ts';
 import { describeIssues, fieldIssues, type FieldIssue } from '../schemas/validation.ts';
-import { assertToken, headers, streams, subjects } from '../subjects.ts';
+import { assertToken, headers } from '../subjects.ts';
 import {
   ATTR_MESSAGING_CONSUMER_GROUP_NAME,
   ATTR_MESSAGING_DESTINATION_NAME,
@@ -49,7 +49,7 @@ import {
   MESSAGING_SYSTEM_VALUE_NATS,
   messagingOperationTypes,
 } from '../telemetry/semconv.ts';
-import type { Topic } from '../topics.ts';
+import { topics, type Topic } from '../topics.ts';
 import { natsHeaderGetter, natsHeaderSetter } from './trace-headers.ts';
 
 /** The subset of a pino logger the bus needs; a pino `Logger` fits as is. */
@@ -196,8 +196,8 @@ interface ConsumerRuntime<S extends z.ZodType> {
   ackWaitMs: number;
   backoffMs: readonly number[] | undefined;
   abort: AbortController;
-  /** Open pull requests, closed on stop so no worker waits out its expiry. */
-  pulls: Set<ConsumerMessages>;
+  /** The pump's open pull request, closed on stop so it does not wait out its expiry. */
+  pull: ConsumerMessages | undefined;
 }
 
 export class Bus {
@@ -284,16 +284,16 @@ export class Bus {
       ackWaitMs,
       backoffMs: options.backoffMs,
       abort: new AbortController(),
-      pulls: new Set(),
+      pull: undefined,
     };
-    const workers = [this.pump(consumer, runtime, concurrency)];
+    const pumping = this.pump(consumer, runtime, concurrency);
     const handle: ConsumerHandle = {
       stop: async () => {
         if (!runtime.abort.signal.aborted) {
           runtime.abort.abort();
-          for (const pull of runtime.pulls) void pull.close();
+          void runtime.pull?.close();
         }
-        await Promise.all(workers);
+        await pumping;
         this.consumers.delete(handle);
       },
     };
@@ -419,7 +419,7 @@ export class Bus {
       }
       try {
         const pull = await consumer.fetch({ max_messages: concurrency - inFlight.size, expires: PULL_EXPIRES_MS });
-        rt.pulls.add(pull);
+        rt.pull = pull;
         try {
           for await (const msg of pull) {
             // A message that arrived as we stopped goes straight back for another instance.
@@ -427,7 +427,7 @@ export class Bus {
             else dispatch(msg);
           }
         } finally {
-          rt.pulls.delete(pull);
+          rt.pull = undefined;
         }
       } catch (err) {
         if (rt.abort.signal.aborted || this.nc.isClosed()) break;
@@ -438,7 +438,7 @@ export class Bus {
     await Promise.all(inFlight);
   }
 
-  /** Never throws: whatever happens to one message, the worker moves on to the next. */
+  /** Never throws: whatever happens to one message, the pump moves on to the next. */
   private async process<S extends z.ZodType>(msg: JsMsg, rt: ConsumerRuntime<S>): Promise<void> {
     const deliveries = msg.info.deliveryCount;
     const msgId = msg.headers?.get(headers.msgId) || undefined;
@@ -532,10 +532,9 @@ export class Bus {
       deadLetteredAt: Date.now(),
       ...(why.msgId === undefined ? {} : { originalMsgId: why.msgId }),
     };
-    const topic: Topic<typeof DeadLetter> = { subject: subjects.deadLetter(msg.subject), schema: DeadLetter, stream: streams.deadLetters };
     try {
       await this.send(
-        topic,
+        topics.deadLetter(msg.subject),
         envelope,
         {
           // Stable per stored message, so a redelivery after a crash between publish and term is deduplicated.

@@ -77,5 +77,5 @@ export function createStore(redisUrl: string, options: StoreOptions = {}): Store
     ...options.redis,
   });
   if (options.onError) redis.on('error', options.onError);
-  return new Store(redis, options.idempotencyTtlMs === undefined ? {} : { idempotencyTtlMs: options.idempotencyTtlMs });
+  return new Store(redis, options);
 }

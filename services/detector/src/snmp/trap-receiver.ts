@@ -10,7 +10,9 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { inventoryIndex, resolveCredentials, switchPortKey, type Inventory, type Logger, type Switch } from '@firebreak/shared';
-import { snmp, type Notification, type SnmpError, type Varbind } from './net-snmp.ts';
+import { loadNetSnmp, type Notification, type SnmpError, type Varbind } from '@firebreak/shared/net-snmp';
+
+const snmp = loadNetSnmp(import.meta.url);
 
 export const trapOids = {
   /** SNMPv2-MIB snmpTrapOID.0: which notification a v2 trap is. */
