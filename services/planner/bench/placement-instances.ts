@@ -8,7 +8,7 @@ import { generateTopology, type TopologySizeName } from '@firebreak/lab';
 import { Inventory } from '@firebreak/shared';
 import type { PlacementInput } from '../src/placement/placement-types.ts';
 import { referenceScenario } from '../src/placement/testing/reference-scenario.ts';
-import { mulberry32 } from '../src/placement/mulberry32.ts';
+import { mulberry32 } from '@firebreak/shared';
 
 export interface Instance {
   name: string;

@@ -1,7 +1,9 @@
 /**
- * A small seeded PRNG (mulberry32) so a topology is a pure function of its
+ * A small seeded PRNG (shared mulberry32) so a topology is a pure function of its
  * options: the same seed gives byte-identical inventories on every machine.
  */
+import { mulberry32 } from '@firebreak/shared';
+
 export interface Random {
   /** Uniform in [0, 1). */
   next(): number;
@@ -18,14 +20,7 @@ export interface Random {
 export function seededRandom(seed: number): Random {
   if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be a safe integer, got ${seed}`);
   // Fold the high bits in, so seeds 2^32 apart do not share a stream.
-  let state = mix32((seed >>> 0) ^ mix32(Math.floor(seed / 2 ** 32) >>> 0));
-
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(mix32((seed >>> 0) ^ mix32(Math.floor(seed / 2 ** 32) >>> 0)));
   const int = (min: number, max: number): number => min + Math.floor(next() * (max - min + 1));
   const pick = <T>(items: readonly T[]): T => {
     if (items.length === 0) throw new RangeError('cannot pick from an empty list');

@@ -19,7 +19,7 @@
 import { compareIds, fitsBareMetal, fitsVmAlone, type HostOffer, type PlacementContext, type ServerNeed } from './placement-context.ts';
 import { bareMetalWaste, compareScores, hypervisorWaste, workloadImportance } from './plan-score.ts';
 import type { PlanScore } from './placement-types.ts';
-import { mulberry32 } from './mulberry32.ts';
+import { mulberry32 } from '@firebreak/shared';
 
 export interface SearchStrategy {
   /** Give bare-metal servers hosts that cannot become hypervisors first, keeping those for conversions. */
