@@ -54,6 +54,10 @@ export const subjects = {
     `${PREFIX}.incident.${assertToken(incidentId, 'incidentId')}.${assertToken(phase, 'phase')}`,
   incidentAll: `${PREFIX}.incident.>`,
 
+  /** What-if readiness: published per site (core NATS), and checked on demand by request/reply. */
+  readiness: (site: string): string => `${PREFIX}.readiness.${assertToken(site, 'site')}`,
+  readinessCheck: `${PREFIX}.readiness-check`,
+
   deadLetter: (originalSubject: string): string => `${PREFIX}.dlq.${originalSubject}`,
   deadLettersAll: `${PREFIX}.dlq.>`,
 } as const;

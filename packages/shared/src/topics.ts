@@ -15,6 +15,8 @@ import {
   HostRecovered,
   HostSuspect,
   IncidentProgress,
+  ReadinessCheck,
+  ReadinessReport,
   commandSchemas,
 } from './schemas/index.ts';
 import { streams, subjects, type CommandKind, type StreamName } from './subjects.ts';
@@ -60,6 +62,9 @@ export const topics = {
   incidentProgress: (incidentId: string, phase: string) =>
     topic(subjects.incidentProgress(incidentId, phase), IncidentProgress, streams.events),
   incidents: topic(subjects.incidentAll, IncidentProgress, streams.events),
+
+  readiness: (site: string) => topic(subjects.readiness(site), ReadinessReport),
+  readinessCheck: topic(subjects.readinessCheck, ReadinessCheck),
 
   /** Where a message that failed on `originalSubject` is dead-lettered. */
   deadLetter: (originalSubject: string) => topic(subjects.deadLetter(originalSubject), DeadLetter, streams.deadLetters),

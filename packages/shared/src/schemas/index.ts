@@ -4,4 +4,5 @@ export * from './events.schema.ts';
 export * from './commands.schema.ts';
 export * from './incident.schema.ts';
 export * from './dead-letter.schema.ts';
+export * from './readiness.schema.ts';
 export * from './validation.ts';
