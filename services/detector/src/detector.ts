@@ -53,6 +53,11 @@ interface Doubt {
 /** BMC-reported failures of a host that still heartbeats share an epoch per window, so peers agree. */
 const BMC_EPOCH_BUCKET_MS = 60_000;
 
+/** Hosts the inventory has running a server, bare metal or as a VM's hypervisor. */
+function serverHosts(inventory: Inventory): Set<string> {
+  return new Set((inventory.assignments ?? []).map((a) => (a.mode === 'bare-metal' ? a.host : a.hypervisor)));
+}
+
 export async function startDetector(options: DetectorOptions): Promise<Detector> {
   const { inventory, bus, logger, detectorId } = options;
   const hostsById = new Map(inventory.hosts.map((h) => [h.id, h]));
@@ -128,12 +133,19 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
   };
 
   const onExpired = (info: ExpiredInfo): void => {
+    const heard = !Number.isNaN(info.lastHeartbeatAt);
     void investigate(
       info.host,
-      info.lastHeartbeatAt,
-      { lastHeartbeatAt: info.lastHeartbeatAt, missedHeartbeats: info.missed, ...(info.phi !== undefined && { phi: info.phi }) },
+      // A host expected but never heard from: its epoch is when the wait began.
+      heard ? info.lastHeartbeatAt : info.receivedAt,
+      { lastHeartbeatAt: heard ? info.lastHeartbeatAt : null, missedHeartbeats: info.missed, ...(info.phi !== undefined && { phi: info.phi }) },
       'heartbeat-lost',
     );
+  };
+  /** The host's last heartbeat, or null when none has been heard since start. */
+  const lastBeatOf = (hostId: string): number | null => {
+    const at = tracker.lastHeartbeatAt(hostId);
+    return Number.isNaN(at) ? null : at;
   };
 
   // Callbacks above refer to the tracker; they run only after start().
@@ -174,6 +186,8 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
       onUnknownHost: (subject) => logger.warn({ subject }, 'heartbeat from a host not in the inventory; counted and ignored'),
     },
   );
+  // Hosts that run a server must heartbeat, whether or not one is heard before they die.
+  tracker.expect(serverHosts(inventory));
   tracker.start();
   metrics.observe(() => tracker.stats());
 
@@ -189,8 +203,8 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
           logger,
           onUnhealthy: (hostId, bmc, cause) => {
             if (doubts.has(hostId)) return;
-            const lastBeat = tracker.lastHeartbeatAt(hostId);
-            const epoch = Math.floor(lastBeat / BMC_EPOCH_BUCKET_MS) * BMC_EPOCH_BUCKET_MS;
+            const lastBeat = lastBeatOf(hostId);
+            const epoch = Math.floor((lastBeat ?? Date.now()) / BMC_EPOCH_BUCKET_MS) * BMC_EPOCH_BUCKET_MS;
             doubts.set(hostId, { state: 'pending', epoch, since: Date.now() });
             correlator.add({ host: hostId, cause, evidence: { lastHeartbeatAt: lastBeat, bmc }, epoch, confirmedAt: Date.now() });
           },
@@ -211,10 +225,10 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
             if (!event.host) return;
             links.update(event.host, event.switch, event.port, event.state);
             if (event.state === 'down' && links.allLinksDown(event.host) && tracker.isArmed(event.host)) {
-              const lastBeat = tracker.lastHeartbeatAt(event.host);
+              const lastBeat = lastBeatOf(event.host);
               void investigate(
                 event.host,
-                lastBeat,
+                lastBeat ?? Date.now(),
                 { lastHeartbeatAt: lastBeat, link: { switch: event.switch, port: event.port, status: 'down' } },
                 'link-down',
               );

@@ -347,3 +347,24 @@ test('detector heartbeat-tracker - refuses a bad mode and a host listed twice', 
   assert.throws(() => new HeartbeatTracker(hosts, { mode: { ...PHI, threshold: 0 } as HeartbeatMode, onExpired: noop, onResumed: noop }), RangeError);
   assert.throws(() => new HeartbeatTracker([...hosts, ...hosts], { mode: defaultHeartbeatMode, onExpired: noop, onResumed: noop }), /twice/);
 });
+
+test('detector heartbeat-tracker - an expected host that is never heard from expires after twice the usual silence; a heard one keeps its normal deadline', () => {
+  const [dead, alive, spare] = makeHosts(1, 3) as [TrackedHost, TrackedHost, TrackedHost];
+  const h = new Harness([dead, alive, spare]);
+  h.tracker.expect([dead.id, alive.id]);
+  assert.equal(h.tracker.isArmed(dead.id), true, 'armed before any heartbeat');
+  assert.equal(h.tracker.isArmed(spare.id), false, 'a host not expected stays idle');
+  h.advanceTo(T0 + 500);
+  h.beat(alive);
+  h.advanceTo(T0 + 500 + 3_000 + SLOT_MS);
+  assert.deepEqual(h.expired.map((e) => [e.host, e.lastHeartbeatAt]), [[alive.id, T0 + 500]], 'the heard host expires on its normal 3 s deadline');
+  h.advanceTo(T0 + 5_999);
+  assert.equal(h.expired.length, 1, 'the expected host gets 6 s (2 × 3 s) to be heard from');
+  h.advanceTo(T0 + 6_000 + SLOT_MS);
+  assert.deepEqual(
+    h.expired.slice(1).map((e) => ({ host: e.host, lastHeartbeatAt: e.lastHeartbeatAt, receivedAt: e.receivedAt })),
+    [{ host: dead.id, lastHeartbeatAt: Number.NaN, receivedAt: T0 }],
+    'never heard: no last heartbeat, the wait began at start',
+  );
+  assert.equal(h.tracker.isExpired(spare.id), false);
+});

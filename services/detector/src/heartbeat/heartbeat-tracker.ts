@@ -6,7 +6,8 @@
  * hosts cost neither 10,000 timers nor a scan per tick.
  *
  * A host is armed by its first valid heartbeat (a powered-off spare never
- * expires), expires once per outage, and resumes on its next fresh heartbeat.
+ * expires), or from the start when it is expected to run (see `expect`),
+ * expires once per outage, and resumes on its next fresh heartbeat.
  */
 import { subjects } from '@firebreak/shared';
 import { ExpiryWheel } from './expiry-wheel.ts';
@@ -107,6 +108,8 @@ export class HeartbeatTracker {
   /** Phi mode only. */
   private readonly phi: PhiAccrualEstimator | undefined;
   private readonly fixedTimeoutMs: number;
+  /** Silence after which any host is expired, whatever its history. */
+  private readonly horizonMs: number;
   private readonly intervalMs: number;
   private readonly clock: () => number;
   private readonly options: HeartbeatTrackerOptions;
@@ -142,6 +145,7 @@ export class HeartbeatTracker {
       // Typical phi timeouts are 1.5-3 periods; longer ones just wait a revolution.
       horizonMs = mode.maxSilenceMs ?? 4 * mode.intervalMs;
     }
+    this.horizonMs = horizonMs;
     this.wheel = new ExpiryWheel(count, { slotMs: options.slotMs ?? DEFAULT_SLOT_MS, horizonMs });
     this.state = new Uint8Array(count);
     this.receivedAt = new Float64Array(count);
@@ -171,6 +175,7 @@ export class HeartbeatTracker {
       return 'invalid';
     }
     const state = this.state[i] as number;
+    const heardBefore = !Number.isNaN(this.sentAt[i] as number);
     // Older than what we have: a reordered or duplicated beat must not refresh (or resurrect) the host.
     // A restarted agent counts from 0 again, so a lower seq with a newer sentAt is a new boot, not stale.
     if (state !== IDLE && beat.seq <= (this.seq[i] as number) && beat.sentAt <= (this.sentAt[i] as number)) {
@@ -186,7 +191,8 @@ export class HeartbeatTracker {
     // Keep the string already held when it is unchanged, so steady hosts retain nothing new.
     if (this.servers[i] !== beat.server) this.servers[i] = beat.server;
     // Only a gap between two beats of one live stretch is an inter-arrival time; an outage is not.
-    if (this.phi !== undefined && state === ALIVE) this.phi.observe(i, now - previous);
+    // An expected host's first beat ends a wait, not an interval.
+    if (this.phi !== undefined && state === ALIVE && heardBefore) this.phi.observe(i, now - previous);
     this.wheel.schedule(i, now + this.timeoutMs(i));
     if (state === ALIVE) return 'ok';
     this.state[i] = ALIVE;
@@ -197,6 +203,26 @@ export class HeartbeatTracker {
     this.expired--;
     this.options.onResumed({ host: host.id, downForMs: Math.max(0, Math.round(now - previous)), seq: beat.seq, server: beat.server });
     return 'ok';
+  }
+
+  /**
+   * Arms hosts that must be heartbeating (they run a server) before their
+   * first heartbeat arrives, so a detector started during an outage still
+   * notices them. Each has twice the usual silence to be heard from; until
+   * then its last heartbeat is unknown (NaN).
+   */
+  expect(hostIds: Iterable<string>): void {
+    const now = this.clock();
+    for (const id of hostIds) {
+      const i = this.byId.get(id);
+      if (i === undefined || this.state[i] !== IDLE) continue;
+      this.state[i] = ALIVE;
+      this.armed++;
+      this.receivedAt[i] = now;
+      this.sentAt[i] = Number.NaN;
+      this.seq[i] = -1;
+      this.wheel.schedule(i, now + 2 * this.horizonMs);
+    }
   }
 
   /** Expires every host whose deadline is ≤ now. start() calls it every slotMs. */
@@ -224,7 +250,7 @@ export class HeartbeatTracker {
     return now - (this.receivedAt[i] as number);
   }
 
-  /** The host's own sentAt of its last accepted heartbeat; NaN if it never sent one (or is unknown). */
+  /** The host's own sentAt of its last accepted heartbeat; NaN if it never sent one (or is unknown, or only expected). */
   lastHeartbeatAt(hostId: string): number {
     const i = this.byId.get(hostId);
     if (i === undefined || this.state[i] === IDLE) return Number.NaN;
