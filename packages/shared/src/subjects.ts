@@ -76,4 +76,7 @@ export const headers = {
   tracestate: 'tracestate',
   /** Why a message was dead-lettered; also inside the envelope body. */
   deadLetterReason: 'Fb-Dlq-Reason',
+  /** On an error reply to a request: the reason (one line; the body has it in full) and 400 (bad request) or 500 (the responder failed), as NATS services do. */
+  serviceError: 'Nats-Service-Error',
+  serviceErrorCode: 'Nats-Service-Error-Code',
 } as const;

@@ -14,5 +14,7 @@ export const plannerConfigSchema = baseConfigSchema.extend({
   FB_RETRY_BASE_MS: int(1).default(1_000),
   FB_VCPU_OVERCOMMIT: z.coerce.number().positive().default(4),
   FB_ALLOW_PREEMPTION: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** What-if readiness on fb.readiness.<site> this often while leader (and after every closed incident); 0 turns the periodic report off. */
+  FB_READINESS_INTERVAL_MS: int(0).default(60_000).describe('e.g. 60000, or 0 for no periodic readiness report'),
 });
 export type PlannerConfig = z.output<typeof plannerConfigSchema>;

@@ -8,7 +8,7 @@ import { createActor, type Actor } from 'xstate';
 import type { DomainFailed, DrillStart, HostFailed, Inventory, Logger, ServerReport, Store } from '@firebreak/shared';
 import type { IncidentEffects } from './incident/effects.ts';
 import { boundIncidentMachine, type IncidentActorOptions } from './incident/incident-actors.ts';
-import { INCIDENT_MACHINE_ID, INCIDENT_MACHINE_VERSION, type IncidentContext, type IncidentInput } from './incident/incident.machine.ts';
+import { hostsOfPlan, INCIDENT_MACHINE_ID, INCIDENT_MACHINE_VERSION, type IncidentContext, type IncidentInput } from './incident/incident.machine.ts';
 import { incidentProgress, serverTimings } from './incident/incident-progress.ts';
 
 const identity = { machineId: INCIDENT_MACHINE_ID, machineVersion: INCIDENT_MACHINE_VERSION };
@@ -24,6 +24,17 @@ interface OpenIncident {
   lastProgress: string;
 }
 
+/** What the planner knows of the fleet now: what an incident opened this instant would plan with. */
+export interface FleetView {
+  /** Where each server runs: its host, or for a VM its hypervisor. */
+  serverHosts: ReadonlyMap<string, { mode: 'bare-metal' | 'vm'; host: string }>;
+  /** Hosts a new incident could take: the incidents' candidates less the hosts open incidents have planned or claimed. */
+  candidates: readonly string[];
+  existingVms: readonly { server: string; hypervisor: string }[];
+  /** Hosts failed in an open incident: their servers are being recovered already. */
+  down: readonly string[];
+}
+
 export interface IncidentManagerOptions {
   inventory: Inventory;
   store: Store;
@@ -33,6 +44,8 @@ export interface IncidentManagerOptions {
   actor?: Partial<Pick<IncidentActorOptions, 'stepTimeoutMs' | 'bmcFenceTimeoutMs' | 'heartbeatTimeoutMs' | 'policy'>>;
   input?: Partial<Pick<IncidentInput, 'maxAttempts' | 'retryBaseMs' | 'maxReplans'>>;
   clock?: () => number;
+  /** After an incident's final state: capacity has changed. */
+  onIncidentClosed?: (incidentId: string, outcome: string) => void;
 }
 
 export class IncidentManager {
@@ -58,7 +71,7 @@ export class IncidentManager {
       effects: options.effects,
       fencingToken: options.fencingToken,
       candidates: () => this.candidates(),
-      existingVms: () => [...this.serverHost].filter(([, a]) => a.mode === 'vm').map(([server, a]) => ({ server, hypervisor: a.host })),
+      existingVms: () => this.existingVms(),
       ...options.actor,
       clock: this.clock,
     });
@@ -67,6 +80,21 @@ export class IncidentManager {
   /** Open incidents by id, for status and tests. */
   incidents(): ReadonlyMap<string, IncidentActor> {
     return new Map([...this.open].map(([id, o]) => [id, o.actor]));
+  }
+
+  fleetView(): FleetView {
+    const held = new Set<string>();
+    for (const o of this.open.values()) {
+      const ctx = o.actor.getSnapshot().context;
+      for (const h of ctx.claimed) held.add(h);
+      if (ctx.plan !== null) for (const h of hostsOfPlan(ctx.plan)) held.add(h);
+    }
+    return {
+      serverHosts: new Map(this.serverHost),
+      candidates: this.candidates().filter((h) => !held.has(h)),
+      existingVms: this.existingVms(),
+      down: [...this.failedHosts()],
+    };
   }
 
   /** Resumes every incident a previous planner left open. */
@@ -214,14 +242,24 @@ export class IncidentManager {
       }
     }
     this.options.logger.info({ incidentId: id, outcome, unrecovered: context.unrecovered.length, report }, 'incident closed');
+    this.options.onIncidentClosed?.(id, outcome);
   }
 
   /** Hosts that may take a server: not production, not failed, not already carrying a recovered server. */
   private candidates(): string[] {
-    const failed = new Set([...this.open.values()].filter((o) => o.drillId === null).flatMap((o) => [...o.hosts]));
+    const failed = this.failedHosts();
     return this.options.inventory.hosts
       .filter((h) => h.role !== 'production' && !failed.has(h.id) && !this.taken.has(h.id))
       .map((h) => h.id);
+  }
+
+  /** Hosts of open incidents (not drills: their hosts are only rehearsed as failed). */
+  private failedHosts(): Set<string> {
+    return new Set([...this.open.values()].filter((o) => o.drillId === null).flatMap((o) => [...o.hosts]));
+  }
+
+  private existingVms(): { server: string; hypervisor: string }[] {
+    return [...this.serverHost].filter(([, a]) => a.mode === 'vm').map(([server, a]) => ({ server, hypervisor: a.host }));
   }
 
   private serversOn(hosts: readonly string[]): Record<string, string> {

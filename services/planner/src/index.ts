@@ -3,11 +3,13 @@ import type { PlannerConfig } from './config.ts';
 import { createBusEffects } from './effects/index.ts';
 import { IncidentManager } from './incident-manager.ts';
 import { LeaderElection } from './leader-election.ts';
+import { startReadiness } from './readiness/index.ts';
 
 export { plannerConfigSchema, type PlannerConfig } from './config.ts';
-export { IncidentManager, type IncidentManagerOptions } from './incident-manager.ts';
+export { IncidentManager, type FleetView, type IncidentManagerOptions } from './incident-manager.ts';
 export { LeaderElection } from './leader-election.ts';
 export * from './placement/index.ts';
+export * from './readiness/index.ts';
 
 /** Durable consumers the leader reads failures and drills from. */
 const durables = { hostFailed: 'planner-host-failed', domainFailed: 'planner-domain-failed', drillStart: 'planner-drill-start', drillStop: 'planner-drill-stop' } as const;
@@ -25,6 +27,9 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
     logger,
     onElected: async () => {
       const effects = createBusEffects({ bus, store, logger, owner: config.SERVICE_INSTANCE_ID });
+      const policy = { vcpuOvercommit: config.FB_VCPU_OVERCOMMIT, allowPreemption: config.FB_ALLOW_PREEMPTION };
+      // Bound once the manager has resumed; an incident closing before then is in the first report anyway.
+      let onIncidentClosed = (): void => {};
       const manager = new IncidentManager({
         inventory,
         store,
@@ -35,11 +40,14 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
           stepTimeoutMs: config.FB_STEP_TIMEOUT_MS,
           bmcFenceTimeoutMs: config.FB_BMC_FENCE_TIMEOUT_MS,
           heartbeatTimeoutMs: config.FB_HEARTBEAT_TIMEOUT_MS,
-          policy: { vcpuOvercommit: config.FB_VCPU_OVERCOMMIT, allowPreemption: config.FB_ALLOW_PREEMPTION },
+          policy,
         },
         input: { maxAttempts: config.FB_STEP_ATTEMPTS, retryBaseMs: config.FB_RETRY_BASE_MS },
+        onIncidentClosed: () => onIncidentClosed(),
       });
       await manager.resume();
+      const readiness = await startReadiness({ bus, logger, inventory, site, policy, view: () => manager.fleetView(), intervalMs: config.FB_READINESS_INTERVAL_MS });
+      onIncidentClosed = () => readiness.publishSoon();
       const consumers = await Promise.all([
         bus.consume({ topic: topics.hostFailed, durable: durables.hostFailed, handler: async (e) => void (mine(e.site) && manager.onHostFailed(e)) }),
         bus.consume({ topic: topics.domainFailed, durable: durables.domainFailed, handler: async (e) => void (mine(e.domain.site) && manager.onDomainFailed(e)) }),
@@ -48,6 +56,7 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
       ]);
       logger.info({ site, hosts: inventory.hosts.length, servers: inventory.servers.length }, 'planning for the site');
       return async () => {
+        await readiness.stop();
         await Promise.all(consumers.map((c) => c.stop()));
         await manager.stop();
         await effects.close();

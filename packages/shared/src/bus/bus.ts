@@ -3,6 +3,8 @@
  * way out and on the way in, JetStream publishes are deduplicated by
  * `Nats-Msg-Id`, trace context rides in the headers, and a message a consumer
  * cannot use goes to `fb.dlq.<subject>` instead of crashing or blocking it.
+ * Request/reply (core NATS) validates both ways too: a bad request gets an
+ * error reply naming what is wrong, never a crashed or silent responder.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +23,8 @@ import {
 import {
   AckPolicy,
   DeliverPolicy,
+  ErrorCode,
+  NatsError,
   headers as natsHeaders,
   nanos,
   type Consumer,
@@ -28,12 +32,13 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type Msg,
   type MsgHdrs,
   type NatsConnection,
   type PubAck,
 } from 'nats';
 import type { z } from 'zod';
-import { InvalidMessageError, toFirebreakError } from '../errors.ts';
+import { FirebreakError, InvalidMessageError, errorCodes, toFirebreakError, type FirebreakErrorOptions } from '../errors.ts';
 import type { DeadLetter } from '../schemas/dead-letter.schema.ts';
 import { describeIssues, fieldIssues, type FieldIssue } from '../schemas/validation.ts';
 import { assertToken, headers } from '../subjects.ts';
@@ -122,7 +127,60 @@ export interface CoreSubscription {
 
 export type CoreHandler<T> = (message: T, ctx: { subject: string }) => void | Promise<void>;
 
+export interface ServeOptions {
+  /** Responders in one queue group share the requests: each goes to one of them. */
+  queue?: string;
+}
+
+export interface RequestContext {
+  subject: string;
+  headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * Resolves to the reply, or to undefined to stay silent because the request
+ * is another responder's to answer. Throwing sends an error reply with the
+ * message: 400 for a non-retryable FirebreakError, 500 for anything else.
+ */
+export type RequestHandler<Req, Rep> = (request: Req, ctx: RequestContext) => Promise<Rep | undefined>;
+
+export interface ResponderCounters {
+  received: number;
+  /** Bad JSON, failed schema or no reply subject: answered with an error where possible. */
+  invalid: number;
+  /** The handler threw, or its reply failed the reply schema. */
+  failed: number;
+  /** Left to another responder. */
+  silent: number;
+}
+
+export interface Responder {
+  readonly counters: Readonly<ResponderCounters>;
+  /** Stops taking requests and waits for the ones being answered. */
+  stop(): Promise<void>;
+}
+
+export interface RequestOptions {
+  /** Default 5 s. */
+  timeoutMs?: number;
+  /** Who should answer, for the error messages ("no planner answered on …"); default "responder". */
+  responder?: string;
+}
+
+/** A request got no usable reply: nobody answered, the responder said no, or its reply was invalid. */
+export class RequestError extends FirebreakError {
+  override name = 'RequestError';
+  constructor(
+    message: string,
+    readonly subject: string,
+    options: FirebreakErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
 const DEFAULT_MAX_DELIVER = 5;
+const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 const DEFAULT_ACK_WAIT_MS = 30_000;
 const DEFAULT_BACKOFF_BASE_MS = 1_000;
 const DEFAULT_BACKOFF_MAX_MS = 60_000;
@@ -169,6 +227,9 @@ function assertPublishable(subject: string): void {
   }
 }
 
+/** One line, bounded: what a header can carry. */
+const headerLine = (text: string): string => text.replace(/\s+/g, ' ').slice(0, MAX_REASON_HEADER);
+
 function headerRecord(hdrs: MsgHdrs | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of hdrs?.keys() ?? []) out[key] = hdrs?.get(key) ?? '';
@@ -187,6 +248,27 @@ function backoffDelay(backoffMs: readonly number[] | undefined, deliveries: numb
   return Math.min(DEFAULT_BACKOFF_BASE_MS * 2 ** (deliveries - 1), DEFAULT_BACKOFF_MAX_MS);
 }
 
+/** The error text of an error reply's body, when it has one. */
+function errorReason(data: Uint8Array): string | undefined {
+  try {
+    const body: unknown = JSON.parse(decoder.decode(data));
+    if (typeof body === 'object' && body !== null && 'error' in body && typeof body.error === 'string' && body.error !== '') return body.error;
+  } catch {
+    // The header's one-line reason stands in.
+  }
+  return undefined;
+}
+
+interface ResponderRuntime<S extends z.ZodType, R extends z.ZodType> {
+  topic: Topic<S>;
+  replySchema: R;
+  handler: RequestHandler<z.output<S>, z.input<R>>;
+  queue: string | undefined;
+  counters: ResponderCounters;
+  /** Subjects already warned about, so one misbehaving publisher is one log line. */
+  warned: Set<string>;
+}
+
 interface ConsumerRuntime<S extends z.ZodType> {
   schema: S;
   durable: string;
@@ -203,6 +285,7 @@ interface ConsumerRuntime<S extends z.ZodType> {
 export class Bus {
   readonly js: JetStreamClient;
   private readonly consumers = new Set<ConsumerHandle>();
+  private readonly responders = new Set<Responder>();
 
   private constructor(
     readonly nc: NatsConnection,
@@ -352,15 +435,191 @@ export class Bus {
     };
   }
 
-  /** Stops every consumer (waiting for in-flight handlers), then drains the connection. */
+  /**
+   * Answers requests on a core NATS topic: each request is validated against
+   * the topic's schema and each reply against `replySchema`. A request that
+   * fails validation, or whose handler throws, gets an error reply naming
+   * what went wrong (headers `Nats-Service-Error` and `-Code`, and
+   * `{"error": …}` as the body); the responder goes on either way. Resolves
+   * once the server has the interest.
+   */
+  async serve<S extends z.ZodType, R extends z.ZodType>(
+    topic: Topic<S>,
+    replySchema: R,
+    handler: RequestHandler<z.output<S>, z.input<R>>,
+    options: ServeOptions = {},
+  ): Promise<Responder> {
+    if (topic.stream !== undefined) throw new Error(`${topic.subject} is stored in ${topic.stream}: requests run on core NATS subjects`);
+    const counters: ResponderCounters = { received: 0, invalid: 0, failed: 0, silent: 0 };
+    const inFlight = new Set<Promise<void>>();
+    const warned = new Set<string>();
+    const sub = this.nc.subscribe(topic.subject, {
+      ...(options.queue === undefined ? {} : { queue: options.queue }),
+      callback: (err, msg) => {
+        if (err) {
+          this.logger.error({ subject: topic.subject, err }, 'responder subscription error');
+          return;
+        }
+        counters.received++;
+        const answering = this.answer(msg, { topic, replySchema, handler, queue: options.queue, counters, warned }).finally(() => inFlight.delete(answering));
+        inFlight.add(answering);
+      },
+    });
+    await this.nc.flush();
+    const responder: Responder = {
+      counters,
+      stop: async () => {
+        if (!sub.isClosed() && !this.nc.isClosed()) await sub.drain();
+        await Promise.all(inFlight);
+        this.responders.delete(responder);
+      },
+    };
+    this.responders.add(responder);
+    return responder;
+  }
+
+  /**
+   * Sends a request on a core NATS topic and resolves with the validated
+   * reply. Throws a RequestError whose message says what went wrong: nobody
+   * answered in time, nobody listens, the responder's error reply (its
+   * reason), or a reply that fails `replySchema`. An invalid request throws
+   * InvalidMessageError before anything is sent.
+   */
+  async request<S extends z.ZodType, R extends z.ZodType>(
+    topic: Topic<S>,
+    message: z.input<S>,
+    replySchema: R,
+    options: RequestOptions = {},
+  ): Promise<z.output<R>> {
+    if (topic.stream !== undefined) throw new Error(`${topic.subject} is stored in ${topic.stream}: requests run on core NATS subjects`);
+    assertPublishable(topic.subject);
+    const data = encode(topic, message);
+    const subject = topic.subject;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const who = options.responder ?? 'responder';
+    const parent = context.active();
+    const span = tracer().startSpan(
+      `send ${subject}`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          [ATTR_MESSAGING_SYSTEM]: MESSAGING_SYSTEM_VALUE_NATS,
+          [ATTR_MESSAGING_DESTINATION_NAME]: subject,
+          [ATTR_MESSAGING_OPERATION_TYPE]: messagingOperationTypes.send,
+          [ATTR_MESSAGING_OPERATION_NAME]: 'request',
+          [ATTR_MESSAGING_MESSAGE_BODY_SIZE]: data.length,
+        },
+      },
+      parent,
+    );
+    try {
+      const hdrs = natsHeaders();
+      propagation.inject(trace.setSpan(parent, span), hdrs, natsHeaderSetter);
+      let reply: Msg;
+      try {
+        reply = await this.nc.request(subject, data, { timeout: timeoutMs, headers: hdrs });
+      } catch (err) {
+        if (err instanceof NatsError && err.code === ErrorCode.Timeout) {
+          throw new RequestError(`no ${who} answered on ${subject} within ${timeoutMs} ms`, subject, { code: errorCodes.timeout, retryable: true, cause: err });
+        }
+        if (err instanceof NatsError && err.code === ErrorCode.NoResponders) {
+          throw new RequestError(`no ${who} answered on ${subject}: nothing listens on it`, subject, { code: errorCodes.transient, retryable: true, cause: err });
+        }
+        throw err;
+      }
+      const refusal = reply.headers?.get(headers.serviceError);
+      if (refusal) {
+        const badRequest = reply.headers?.get(headers.serviceErrorCode) === '400';
+        throw new RequestError(errorReason(reply.data) ?? refusal, subject, badRequest ? { code: errorCodes.permanent, retryable: false } : { code: errorCodes.transient, retryable: true });
+      }
+      const decoded = decode(replySchema, reply.data);
+      if (!decoded.ok) throw new RequestError(`invalid reply on ${subject}: ${decoded.reason}`, subject, { code: errorCodes.invalidMessage, retryable: false });
+      return decoded.value;
+    } catch (err) {
+      recordError(span, err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** Stops every consumer and responder (waiting for in-flight handlers), then drains the connection. */
   async close(): Promise<void> {
-    await Promise.all([...this.consumers].map((c) => c.stop()));
+    await Promise.all([...this.consumers, ...this.responders].map((c) => c.stop()));
     if (this.nc.isClosed()) return;
     if (this.nc.isDraining()) {
       await this.nc.closed();
       return;
     }
     await this.nc.drain();
+  }
+
+  /** Never throws: a request that cannot be answered is counted, logged and (when it can be) answered with an error. */
+  private async answer<S extends z.ZodType, R extends z.ZodType>(msg: Msg, rt: ResponderRuntime<S, R>): Promise<void> {
+    const parent = propagation.extract(ROOT_CONTEXT, msg.headers, natsHeaderGetter);
+    const attributes: Attributes = {
+      [ATTR_MESSAGING_SYSTEM]: MESSAGING_SYSTEM_VALUE_NATS,
+      [ATTR_MESSAGING_DESTINATION_NAME]: msg.subject,
+      [ATTR_MESSAGING_OPERATION_TYPE]: messagingOperationTypes.process,
+      [ATTR_MESSAGING_OPERATION_NAME]: 'process',
+      [ATTR_MESSAGING_MESSAGE_BODY_SIZE]: msg.data.length,
+    };
+    if (rt.queue !== undefined) attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = rt.queue;
+    const span = tracer().startSpan(`process ${msg.subject}`, { kind: SpanKind.CONSUMER, attributes }, parent);
+    const refuse = (code: 400 | 500, reason: string): void => {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+      const hdrs = natsHeaders();
+      hdrs.set(headers.serviceError, headerLine(reason));
+      hdrs.set(headers.serviceErrorCode, String(code));
+      msg.respond(encoder.encode(JSON.stringify({ error: reason })), { headers: hdrs });
+    };
+    try {
+      if (!msg.reply) {
+        rt.counters.invalid++;
+        if (!rt.warned.has(msg.subject)) {
+          rt.warned.add(msg.subject);
+          this.logger.warn({ subject: msg.subject }, 'dropping a message with no reply subject: send requests, not publishes (logged once per subject)');
+        }
+        return;
+      }
+      const decoded = decode(rt.topic.schema, msg.data);
+      if (!decoded.ok) {
+        rt.counters.invalid++;
+        refuse(400, `invalid request on ${msg.subject}: ${decoded.reason}`);
+        return;
+      }
+      let result: z.input<R> | undefined;
+      try {
+        const ctx: RequestContext = { subject: msg.subject, headers: headerRecord(msg.headers) };
+        result = await context.with(trace.setSpan(parent, span), () => rt.handler(decoded.value, ctx));
+      } catch (err) {
+        rt.counters.failed++;
+        recordError(span, err);
+        const failure = toFirebreakError(err);
+        this.logger.warn({ subject: msg.subject, err }, 'request handler failed; sent an error reply');
+        refuse(failure.retryable ? 500 : 400, failure.message);
+        return;
+      }
+      if (result === undefined) {
+        rt.counters.silent++;
+        return;
+      }
+      const checked = rt.replySchema.safeParse(result);
+      if (!checked.success) {
+        rt.counters.failed++;
+        const reason = `the responder's reply on ${msg.subject} failed its schema: ${describeIssues(checked.error)}`;
+        this.logger.error({ subject: msg.subject, reason }, 'invalid reply not sent; sent an error reply');
+        refuse(500, reason);
+        return;
+      }
+      msg.respond(encoder.encode(JSON.stringify(checked.data)));
+    } catch (err) {
+      // Responding failed (connection closed under us): the requester times out.
+      recordError(span, err);
+      this.logger.warn({ subject: msg.subject, err }, 'could not send a reply');
+    } finally {
+      span.end();
+    }
   }
 
   private async send(topic: Topic, message: unknown, options: PublishOptions, parent: Context): Promise<PubAck> {
@@ -539,7 +798,7 @@ export class Bus {
         {
           // Stable per stored message, so a redelivery after a crash between publish and term is deduplicated.
           msgId: `dlq:${msg.info.stream}:${msg.seq}`,
-          headers: { [headers.deadLetterReason]: why.reason.replace(/\s+/g, ' ').slice(0, MAX_REASON_HEADER) },
+          headers: { [headers.deadLetterReason]: headerLine(why.reason) },
         },
         parent,
       );
