@@ -5,7 +5,7 @@
  * progress and the final report.
  */
 import { createActor, type Actor } from 'xstate';
-import type { DomainFailed, DrillStart, HostFailed, Inventory, Logger, ServerReport, Store } from '@firebreak/shared';
+import type { DomainFailed, DrillStart, HostFailed, HostRecovered, Inventory, Logger, ServerReport, Store } from '@firebreak/shared';
 import type { IncidentEffects } from './incident/effects.ts';
 import { boundIncidentMachine, type IncidentActorOptions } from './incident/incident-actors.ts';
 import { hostsOfPlan, INCIDENT_MACHINE_ID, INCIDENT_MACHINE_VERSION, type IncidentContext, type IncidentInput } from './incident/incident.machine.ts';
@@ -54,6 +54,12 @@ export class IncidentManager {
   private readonly serverHost = new Map<string, { mode: 'bare-metal' | 'vm'; host: string }>();
   /** Hosts that now carry a recovered server: no longer free to take. */
   private readonly taken = new Set<string>();
+  /**
+   * Hosts reported failed, and every host of a failed domain (its spares and
+   * repurposable hosts burned with it even if nobody heard them go), until
+   * the detector reports them recovered. Never candidates.
+   */
+  private readonly down = new Set<string>();
   private readonly machine: ReturnType<typeof boundIncidentMachine>;
   private readonly clock: () => number;
   private readonly rtoTargets: Map<string, number>;
@@ -118,10 +124,12 @@ export class IncidentManager {
   }
 
   onHostFailed(event: HostFailed): void {
+    this.down.add(event.host);
     this.failure(`inc-${event.host}-${event.epoch}`, event.site, [event.host], event.cause === 'bmc-unreachable' ? [event.host] : [], event.evidence.lastHeartbeatAt ?? event.detectedAt, event.detectedAt);
   }
 
   onDomainFailed(event: DomainFailed): void {
+    for (const h of [...event.hosts, ...this.hostsOfDomain(event.domain.kind, event.domain.id)]) this.down.add(h);
     const bmcGone = event.causes.includes('bmc-unreachable') ? event.hosts : [];
     this.failure(`inc-${event.domain.kind}-${event.domain.id}-${event.epoch}`, event.domain.site, event.hosts, bmcGone, event.firstFailureAt, event.detectedAt);
   }
@@ -253,9 +261,14 @@ export class IncidentManager {
       .map((h) => h.id);
   }
 
-  /** Hosts of open incidents (not drills: their hosts are only rehearsed as failed). */
+  /** The host is heartbeating again: it may take work once more. */
+  onHostRecovered(event: HostRecovered): void {
+    this.down.delete(event.host);
+  }
+
+  /** Hosts known down, and hosts of open incidents (not drills: their hosts are only rehearsed as failed). */
   private failedHosts(): Set<string> {
-    return new Set([...this.open.values()].filter((o) => o.drillId === null).flatMap((o) => [...o.hosts]));
+    return new Set([...this.down, ...[...this.open.values()].filter((o) => o.drillId === null).flatMap((o) => [...o.hosts])]);
   }
 
   private existingVms(): { server: string; hypervisor: string }[] {

@@ -12,7 +12,7 @@ export * from './placement/index.ts';
 export * from './readiness/index.ts';
 
 /** Durable consumers the leader reads failures and drills from. */
-const durables = { hostFailed: 'planner-host-failed', domainFailed: 'planner-domain-failed', drillStart: 'planner-drill-start', drillStop: 'planner-drill-stop' } as const;
+const durables = { hostFailed: 'planner-host-failed', hostRecovered: 'planner-host-recovered', domainFailed: 'planner-domain-failed', drillStart: 'planner-drill-start', drillStop: 'planner-drill-stop' } as const;
 
 export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => Promise<void>> {
   const { config, logger, bus, store } = ctx;
@@ -50,6 +50,7 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
       onIncidentClosed = () => readiness.publishSoon();
       const consumers = await Promise.all([
         bus.consume({ topic: topics.hostFailed, durable: durables.hostFailed, handler: async (e) => void (mine(e.site) && manager.onHostFailed(e)) }),
+        bus.consume({ topic: topics.hostRecovered, durable: durables.hostRecovered, handler: async (e) => void (mine(e.site) && manager.onHostRecovered(e)) }),
         bus.consume({ topic: topics.domainFailed, durable: durables.domainFailed, handler: async (e) => void (mine(e.domain.site) && manager.onDomainFailed(e)) }),
         bus.consume({ topic: topics.drillStart, durable: durables.drillStart, handler: async (e) => void manager.onDrillStart(e) }),
         bus.consume({ topic: topics.drillStop, durable: durables.drillStop, handler: async (e) => void manager.onDrillStop(e.drillId) }),

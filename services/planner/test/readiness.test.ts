@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HostFailed, Inventory, type Bus, type Command, type CommandResult, type DomainReadiness, type ReadinessCheck, type ReadinessReport, type Store } from '@firebreak/shared';
+import { DomainFailed, HostFailed, HostRecovered, Inventory, type Bus, type Command, type CommandResult, type DomainReadiness, type ReadinessCheck, type ReadinessReport, type Store } from '@firebreak/shared';
 import { generateTopology } from '@firebreak/lab';
 import type { ClaimOutcome, HeartbeatWanted, IncidentEffects } from '../src/incident/effects.ts';
 import { IncidentManager, type FleetView } from '../src/incident-manager.ts';
@@ -143,7 +143,9 @@ test('readiness - hosts an open incident has failed or taken are not counted; ca
   effects.letHeartbeatsThrough();
   await until('the incident to close', () => closed.length === 1);
   const after = planner.fleetView();
-  assert.deepEqual(after.down, []);
+  assert.deepEqual(after.down, ['r2-h06'], 'the dead host stays down after its incident until it is heard from again');
+  planner.onHostRecovered(HostRecovered.parse({ host: 'r2-h06', site: 'dc1', rack: 'r2', epoch: 1, detectedAt: 20, detector: 'test', server: null, downForMs: 10 }));
+  assert.deepEqual(planner.fleetView().down, []);
   assert.equal(after.candidates.length, 9, 'the host now running metrics-01 stays taken');
   const host = after.serverHosts.get('metrics-01')?.host as string;
   assert.equal(host, claimed[0]);
@@ -274,5 +276,22 @@ test('readiness service - a closed incident publishes a fresh report at once; re
   assert.equal((await served?.({ site: 'dc1' }))?.domains.length, 3);
   assert.equal(await served?.({ site: 'dc2' }), undefined);
   await readiness.stop();
+  await planner.stop();
+});
+
+test('incident manager - every host of a failed domain is down, spares it never heard from included, until each is heard from again', async () => {
+  const inventory = referenceFleet();
+  const planner = manager(inventory, new GatedEffects());
+  const rackHosts = inventory.hosts.filter((h) => h.rack === 'r1').map((h) => h.id);
+  const idle = inventory.hosts.filter((h) => h.rack === 'r1' && h.role !== 'production').map((h) => h.id);
+  assert.ok(idle.length > 0 && idle.every((h) => planner.fleetView().candidates.includes(h)), 'r1 has spare or repurposable hosts that are candidates');
+  const reported = rackHosts.filter((h) => !idle.includes(h));
+  planner.onDomainFailed(
+    DomainFailed.parse({ domain: { kind: 'rack', id: 'r1', site: 'dc1' }, hosts: reported, causes: ['bmc-unreachable'], firstFailureAt: 1, detectedAt: 2, epoch: 1, detector: 'test' }),
+  );
+  const view = planner.fleetView();
+  for (const h of idle) assert.ok(!view.candidates.includes(h), `${h} burned with its rack: not a candidate`);
+  planner.onHostRecovered(HostRecovered.parse({ host: idle[0], site: 'dc1', rack: 'r1', epoch: 1, detectedAt: 3, detector: 'test', server: null, downForMs: 1 }));
+  assert.ok(planner.fleetView().candidates.includes(idle[0] as string), 'heard from again: a candidate once more');
   await planner.stop();
 });

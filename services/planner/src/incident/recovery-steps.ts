@@ -166,8 +166,14 @@ export class RecoveryPlanner {
         const image = target.mode === 'bare-metal' ? this.server(target.server).image : this.hypervisorImage.get(host.arch);
         if (image === undefined) throw new Error(`no hypervisor image for ${host.arch} in the inventory`);
         const server = target.mode === 'bare-metal' ? target.server : host.id;
+        const configure: Spec = { kind: 'boot', key: 'script', host: host.id, mac: nic.mac, action: 'configure', image, server };
+        // A drill instance runs on the VLAN twins and LUN clones the network and storage steps gave it, not its
+        // server's production ones. The key stays 'script', so the command id is the same with or without attach.
+        if (drill && target.mode === 'bare-metal') {
+          configure['attach'] = { vlans: this.vlansOf(target, drill), luns: this.lunsOf(target).map((lun) => this.lunFor(lun, drill, incidentId)) };
+        }
         return [
-          { kind: 'boot', key: 'script', host: host.id, mac: nic.mac, action: 'configure', image, server },
+          configure,
           { kind: 'power', key: 'pxe', host: host.id, action: 'pxe-once' },
         ];
       }
