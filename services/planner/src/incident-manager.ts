@@ -4,12 +4,14 @@
  * every transition, resumes open incidents after a restart, publishes
  * progress and the final report.
  */
+import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { createActor, type Actor } from 'xstate';
 import type { DomainFailed, DrillStart, HostFailed, HostRecovered, Inventory, Logger, ServerReport, Store } from '@firebreak/shared';
 import type { IncidentEffects } from './incident/effects.ts';
 import { boundIncidentMachine, type IncidentActorOptions } from './incident/incident-actors.ts';
 import { hostsOfPlan, INCIDENT_MACHINE_ID, INCIDENT_MACHINE_VERSION, type IncidentContext, type IncidentInput } from './incident/incident.machine.ts';
 import { incidentProgress, serverTimings } from './incident/incident-progress.ts';
+import { currentTraceCarrier, traceContextOf, tracedEffects, type TraceCarrier } from './effects/traced-effects.ts';
 
 const identity = { machineId: INCIDENT_MACHINE_ID, machineVersion: INCIDENT_MACHINE_VERSION };
 
@@ -22,6 +24,8 @@ interface OpenIncident {
   /** Saves run one after another, so the newest snapshot is the one stored. */
   saving: Promise<void>;
   lastProgress: string;
+  /** The trace the incident's effects join. */
+  trace: Context;
 }
 
 /** What the planner knows of the fleet now: what an incident opened this instant would plan with. */
@@ -61,11 +65,14 @@ export class IncidentManager {
    */
   private readonly down = new Set<string>();
   private readonly machine: ReturnType<typeof boundIncidentMachine>;
+  /** The given effects, each call a span in its incident's trace. */
+  private readonly effects: IncidentEffects;
   private readonly clock: () => number;
   private readonly rtoTargets: Map<string, number>;
   private readonly rackOf: Map<string, string>;
 
   constructor(private readonly options: IncidentManagerOptions) {
+    this.effects = tracedEffects(options.effects, (id) => this.open.get(id)?.trace ?? ROOT_CONTEXT);
     this.clock = options.clock ?? Date.now;
     for (const a of options.inventory.assignments) {
       this.serverHost.set(a.server, a.mode === 'bare-metal' ? { mode: a.mode, host: a.host } : { mode: a.mode, host: a.hypervisor });
@@ -74,7 +81,7 @@ export class IncidentManager {
     this.rackOf = new Map(options.inventory.hosts.map((h) => [h.id, h.rack]));
     this.machine = boundIncidentMachine({
       inventory: options.inventory,
-      effects: options.effects,
+      effects: this.effects,
       fencingToken: options.fencingToken,
       candidates: () => this.candidates(),
       existingVms: () => this.existingVms(),
@@ -113,7 +120,7 @@ export class IncidentManager {
         if (!envelope) continue;
         const actor = createActor(this.machine, { snapshot: envelope.snapshot as never, input: undefined as never });
         const context = actor.getSnapshot().context;
-        this.track(id, actor, context.hosts, context.drillId);
+        this.track(id, actor, context.hosts, context.drillId, context.traceCarrier);
         resumed.push(id);
       } catch (err) {
         this.options.logger.error({ incidentId: id, err }, 'cannot resume incident; left open for an operator');
@@ -196,6 +203,8 @@ export class IncidentManager {
       bmcGone,
       firstFailureAt,
       detectedAt,
+      // The consumer runs each event in its trace: the incident continues it.
+      traceCarrier: currentTraceCarrier(),
       ...this.options.input,
     };
   }
@@ -203,11 +212,11 @@ export class IncidentManager {
   private start(input: IncidentInput): void {
     const actor = createActor(this.machine, { input });
     this.options.logger.info({ incidentId: input.incidentId, hosts: input.hosts.length, servers: Object.keys(input.serverHosts).length, trigger: input.trigger }, 'incident opened');
-    this.track(input.incidentId, actor, input.hosts, input.drillId ?? null);
+    this.track(input.incidentId, actor, input.hosts, input.drillId ?? null, input.traceCarrier);
   }
 
-  private track(id: string, actor: IncidentActor, hosts: readonly string[], drillId: string | null): void {
-    const entry: OpenIncident = { actor, hosts: new Set(hosts), drillId, saving: Promise.resolve(), lastProgress: '' };
+  private track(id: string, actor: IncidentActor, hosts: readonly string[], drillId: string | null, traceCarrier: TraceCarrier | undefined): void {
+    const entry: OpenIncident = { actor, hosts: new Set(hosts), drillId, saving: Promise.resolve(), lastProgress: '', trace: traceContextOf(traceCarrier) };
     this.open.set(id, entry);
     actor.subscribe({
       next: (snapshot) => {
@@ -234,7 +243,7 @@ export class IncidentManager {
     const key = JSON.stringify({ ...progress, at: 0 });
     if (key === entry.lastProgress) return;
     entry.lastProgress = key;
-    this.options.effects.publishProgress(report ? { ...progress, report } : progress);
+    this.effects.publishProgress(report ? { ...progress, report } : progress);
   }
 
   private finish(id: string, context: IncidentContext, outcome: string, report: ServerReport[]): void {

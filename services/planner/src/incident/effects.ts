@@ -6,6 +6,8 @@
 import type { Command, CommandResult, IncidentProgress } from '@firebreak/shared';
 
 export interface HeartbeatWanted {
+  /** Whose wait it is, for its trace. */
+  incidentId?: string;
   site: string;
   rack: string;
   /** The host the server must now run on (for a VM: its hypervisor). */

@@ -81,7 +81,7 @@ export function incidentActors(options: IncidentActorOptions) {
     if (step === 'heartbeat') {
       const host = recovery.host(targetHost(target));
       const at = await effects.waitForHeartbeat(
-        { site: input.site, rack: host.rack, host: host.id, server: target.mode === 'hypervisor' ? null : target.server, sentAfter: clock() },
+        { incidentId: input.incidentId, site: input.site, rack: host.rack, host: host.id, server: target.mode === 'hypervisor' ? null : target.server, sentAfter: clock() },
         AbortSignal.timeout(heartbeatTimeoutMs),
       );
       return { at };

@@ -38,6 +38,8 @@ export interface IncidentInput {
   retryBaseMs?: number;
   /** A drill cleans up on its own after this long. */
   drillMaxMs?: number;
+  /** W3C trace context of the event that opened the incident: its commands join that trace. */
+  traceCarrier?: Record<string, string>;
 }
 
 export type TargetStatus = 'pending' | 'running' | 'done' | 'failed';
@@ -197,6 +199,7 @@ export const incidentMachine = setup({
     maxAttempts: input.maxAttempts ?? 3,
     retryBaseMs: input.retryBaseMs ?? 1_000,
     drillMaxMs: input.drillMaxMs ?? 3_600_000,
+    traceCarrier: { ...input.traceCarrier },
     fence: {},
     fencedAt: null,
     plan: null,
