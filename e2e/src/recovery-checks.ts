@@ -108,9 +108,19 @@ export function checkFencedBeforeGrant(events: readonly LabEvent[], lost: readon
   return problems;
 }
 
-/** Hosts powered on more than once (a duplicated device action). */
-export function checkPowerOnsOnce(events: readonly LabEvent[]): string[] {
+/** Device actions done more than once: a power-on per host, a LUN grant per initiator, a VM start per domain. */
+export function checkNoDuplicateActions(events: readonly LabEvent[]): string[] {
   const counts = new Map<string, number>();
-  for (const e of events) if (e.source === 'bmc' && e.action === 'power-on' && e.host) counts.set(e.host, (counts.get(e.host) ?? 0) + 1);
-  return [...counts].filter(([, n]) => n > 1).map(([host, n]) => `${host} was powered on ${n} times`);
+  for (const e of events) {
+    const key =
+      e.source === 'bmc' && e.action === 'power-on'
+        ? `${e.host ?? '?'} powered on`
+        : e.source === 'san' && e.action === 'grant'
+          ? `LUN ${String(e.detail?.['lun'])} granted to ${String(e.detail?.['initiator'])}`
+          : e.source === 'vm' && e.action === 'start'
+            ? `VM ${String(e.detail?.['domain'])} started on ${e.host ?? '?'}`
+            : undefined;
+    if (key !== undefined) counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].filter(([, n]) => n > 1).map(([what, n]) => `${what} ${n} times`);
 }

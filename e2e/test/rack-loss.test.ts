@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { checkFencedBeforeGrant, checkPowerOnsOnce, checkServersRunElsewhere, eventsSince, serversOn } from '../src/recovery-checks.ts';
+import { checkFencedBeforeGrant, checkNoDuplicateActions, checkServersRunElsewhere, eventsSince, serversOn } from '../src/recovery-checks.ts';
 import { startSystem, type RunningSystem } from '../src/system.ts';
 
 let system: RunningSystem;
@@ -37,7 +37,7 @@ test('a burned rack: every server comes back on a fenced-off, correctly wired ho
   const events = eventsSince(lab, sinceSeq);
   assert.deepEqual(await checkServersRunElsewhere(lab, observer, system.bootUrl, lost, dead, burnedAt), []);
   assert.deepEqual(checkFencedBeforeGrant(events, lost), []);
-  assert.deepEqual(checkPowerOnsOnce(events), []);
+  assert.deepEqual(checkNoDuplicateActions(events), []);
 
   const lastHeartbeat = Math.max(...lost.map(({ server }) => observer.serverHeartbeats.get(server.id)?.at ?? 0));
   t.diagnostic(`burn to last recovered heartbeat: ${lastHeartbeat - burnedAt} ms for ${lost.length} servers`);
