@@ -4,7 +4,8 @@ import { baseConfigSchema } from '@firebreak/shared';
 const int = (min: number) => z.coerce.number().int().min(min);
 
 export const detectorConfigSchema = baseConfigSchema.extend({
-  FB_INVENTORY: z.string().min(1).describe('path of the inventory file, e.g. /etc/firebreak/inventory.yaml'),
+  /** Without it, the inventory `firebreak inventory import` stored in Redis. */
+  FB_INVENTORY: z.string().min(1).optional().describe('path of the inventory file, e.g. /etc/firebreak/inventory.yaml'),
   FB_HB_INTERVAL_MS: int(10).default(1_000),
   FB_HB_MISSED: int(1).default(3),
   FB_HB_MODE: z.enum(['fixed', 'phi']).default('fixed'),

@@ -129,7 +129,9 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
       return;
     }
     doubt.state = 'pending';
-    correlator.add({ host: hostId, cause: fallbackCause === 'link-down' ? 'link-down' : verdict.cause, evidence: full, epoch, confirmedAt: Date.now() });
+    // A dead BMC outranks the link: it tells the planner to fence on the fabric at once.
+    const cause = fallbackCause === 'link-down' && verdict.cause !== 'bmc-unreachable' ? 'link-down' : verdict.cause;
+    correlator.add({ host: hostId, cause, evidence: full, epoch, confirmedAt: Date.now() });
   };
 
   const onExpired = (info: ExpiredInfo): void => {

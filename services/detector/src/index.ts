@@ -1,4 +1,4 @@
-import { loadInventoryFile, type ServiceContext } from '@firebreak/shared';
+import { loadServiceInventory, type ServiceContext } from '@firebreak/shared';
 import type { DetectorConfig } from './config.ts';
 import { startDetector } from './detector.ts';
 
@@ -8,7 +8,7 @@ export { verdictIds } from './verdicts.ts';
 
 export async function start(ctx: ServiceContext<DetectorConfig>): Promise<() => Promise<void>> {
   const { config, logger, bus } = ctx;
-  const inventory = await loadInventoryFile(config.FB_INVENTORY);
+  const { inventory, source } = await loadServiceInventory({ file: config.FB_INVENTORY, store: ctx.store });
   const detector = await startDetector({
     inventory,
     bus,
@@ -37,6 +37,6 @@ export async function start(ctx: ServiceContext<DetectorConfig>): Promise<() => 
     },
     recoverHoldMs: config.FB_RECOVER_HOLD_MS,
   });
-  logger.info({ hosts: inventory.hosts.length, trapPort: detector.trapPort }, 'watching heartbeats, BMCs and SNMP traps');
+  logger.info({ inventory: source, hosts: inventory.hosts.length, trapPort: detector.trapPort }, 'watching heartbeats, BMCs and SNMP traps');
   return () => detector.stop();
 }

@@ -15,7 +15,7 @@ const WINDOW = INTERVAL * MISSED;
 interface Verdict {
   subject: string;
   at: number;
-  body: { host?: string; hosts?: string[]; cause?: string; domain?: { kind: string; id: string }; evidence?: Record<string, unknown> };
+  body: { host?: string; hosts?: string[]; cause?: string; causes?: string[]; domain?: { kind: string; id: string }; evidence?: Record<string, unknown> };
 }
 
 let nats: TestServer;
@@ -105,6 +105,8 @@ test('detector - a burned rack is exactly one domain.failed naming exactly its r
   assert.equal(domain.length, 1);
   assert.deepEqual(domain[0]?.body.domain, { kind: 'rack', id: 'r2', site: 'site1' });
   assert.deepEqual([...(domain[0]?.body.hosts ?? [])].sort(), hosts);
+  // However each host was first noticed (link trap or silence), its dead BMC is the cause that tells the planner to fence on the fabric.
+  assert.deepEqual(domain[0]?.body.causes, ['bmc-unreachable']);
   for (const h of hosts) assert.equal(about(h, subjects.hostEvent('failed')).length, 0, `${h} reported on its own too`);
 });
 
