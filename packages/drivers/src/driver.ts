@@ -5,6 +5,7 @@
  * Failures throw `DriverError`; a state that was requested but has not landed
  * yet is a `StepResult` with `done: false`, not an error.
  */
+import type { BootAttach } from '@firebreak/shared';
 
 /** The outcome of one ensure-step, like metal3's provisioner `Result{Dirty, RequeueAfter}`. */
 export interface StepResult {
@@ -100,6 +101,8 @@ export interface BootEntry {
   image: string;
   /** The image's own iPXE script, kernel or ISO, chained from the per-MAC script. */
   imageUrl: string;
+  /** The VLANs and LUNs the instance uses instead of its server's own (a drill's twins and clones). */
+  attach?: BootAttach;
 }
 
 export interface BootDriver extends Driver<BootCapability> {

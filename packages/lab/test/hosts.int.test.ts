@@ -10,7 +10,7 @@ import { LabRecorder } from '../src/recorder.ts';
 import { World } from '../src/world.ts';
 
 const PERIOD_MS = 100;
-const ids = ['p1', 'p2', 's1', 's2', 's3', 's4'] as const;
+const ids = ['p1', 'p2', 's1', 's2', 's3', 's4', 's5', 's6'] as const;
 type HostId = (typeof ids)[number];
 const port = (id: HostId): number => ids.indexOf(id) + 1;
 const mac = (id: HostId): string => `52:54:00:00:01:0${port(id)}`;
@@ -23,7 +23,8 @@ function inventory(): Inventory {
     switches: [{ id: 'sw1', fabric: 'net-a', address: '127.0.0.1:1', credentialsRef: 'env:SW' }],
     vlans: [
       { id: 10, name: 'app', fabric: 'net-a' },
-      { id: 20, name: 'db', fabric: 'net-a' },
+      { id: 20, name: 'db', fabric: 'net-a', drillVlan: 2020 },
+      { id: 2020, name: 'db-drill', fabric: 'net-a' },
     ],
     storageArrays: [{ id: 'arr1', fabric: 'san-a', driver: 'lab', address: 'http://127.0.0.1:1' }],
     luns: [{ id: 'lun-db1', array: 'arr1', sizeGiB: 100 }],
@@ -71,6 +72,11 @@ describe('host simulator', () => {
   };
   const serveScript = (id: HostId): void => {
     scripts.set(mac(id), renderBootScript({ mac: mac(id), server: 'db1', image: 'rhel9', imageUrl: 'http://127.0.0.1:1/rhel9.ipxe' }));
+  };
+  /** A drill instance of db1: its VLAN's twin and a clone of its LUN instead of its own. */
+  const CLONE = 'lun-db1-d-0123456789ab';
+  const serveDrillScript = (id: HostId): void => {
+    scripts.set(mac(id), renderBootScript({ mac: mac(id), server: 'db1', image: 'rhel9', imageUrl: 'http://127.0.0.1:1/rhel9.ipxe', attach: { vlans: [2020], luns: [CLONE] } }));
   };
   const settled = (id: HostId) => waitFor(`${id} to finish booting`, () => ['running', 'boot-failed'].includes(world.host(id).phase), 5_000);
 
@@ -155,6 +161,44 @@ describe('host simulator', () => {
       assert.equal(received.length, 0, 'a host that failed to boot sends no heartbeat');
     });
   }
+
+  test("host simulator - a PXE host whose script attaches a drill VLAN and a clone LUN boots on those, without the server's own", async () => {
+    const received = await listen('s5');
+    world.addLun(CLONE, 'arr1');
+    world.grant(CLONE, initiator('s5'));
+    world.port('sw1', port('s5')).egress.add(2020);
+    serveDrillScript('s5');
+    pxeOnce('s5');
+
+    world.setPower('s5', 'on');
+    await settled('s5');
+
+    const rt = world.host('s5');
+    assert.equal(rt.phase, 'running', `bootError: ${rt.bootError}`);
+    assert.equal(rt.server, 'db1');
+    assert.ok(!world.canSee('s5', 'lun-db1') && !world.hostOnVlan('s5', 20), 'the drill host never had the production LUN or VLAN');
+    await waitFor('a heartbeat from s5', () => received.length > 0, 2_000);
+    assert.equal(received[0]?.server, 'db1');
+  });
+
+  test("host simulator - a PXE host whose script attaches a drill VLAN and a clone LUN fails naming them when it has only the server's own", async () => {
+    const received = await listen('s6');
+    world.addLun(CLONE, 'arr1');
+    world.grant('lun-db1', initiator('s6'));
+    world.port('sw1', port('s6')).egress.add(20);
+    serveDrillScript('s6');
+    pxeOnce('s6');
+
+    world.setPower('s6', 'on');
+    await settled('s6');
+
+    const rt = world.host('s6');
+    assert.equal(rt.phase, 'boot-failed');
+    assert.equal(rt.bootError, `cannot see LUN ${CLONE}; not on VLAN 2020`);
+    assert.equal(rt.server, null, 'the host did not take the identity');
+    await sleep(PERIOD_MS * 2);
+    assert.equal(received.length, 0, 'a host that failed to boot sends no heartbeat');
+  });
 
   test('host simulator - power off stops heartbeats at once; power on boots from disk as before', async () => {
     const received = heartbeats.get('p1') ?? (await listen('p1'));

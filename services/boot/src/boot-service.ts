@@ -2,7 +2,7 @@
  * The boot service: an admin API the executor's boot driver writes entries
  * through, and the scripts network-booting hosts fetch.
  *
- *   PUT    /v1/hosts/<mac>   {server, image, imageUrl}  → 201 new, 200 changed or unchanged
+ *   PUT    /v1/hosts/<mac>   {server, image, imageUrl, attach?: {vlans, luns}}  → 201 new, 200 changed or unchanged
  *   GET    /v1/hosts/<mac>   → the entry, or 404
  *   DELETE /v1/hosts/<mac>   → 204, whether or not there was one
  *   GET    /v1/hosts         → {hosts: [...]}
@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { writeFile, rename } from 'node:fs/promises';
 import { z } from 'zod';
-import { Id, type Logger } from '@firebreak/shared';
+import { BootAttach, Id, type Logger } from '@firebreak/shared';
 import { BootStore, type BootRecord } from './boot-store.ts';
 import { renderChainScript } from './chain-script.ts';
 import { dnsmasqSnippet } from './dnsmasq.ts';
@@ -72,8 +72,12 @@ const bootableUrl = z
     }
   }, 'must be an http://, https:// or tftp:// URL without spaces');
 
-/** What PUT /v1/hosts/<mac> takes. */
-export const BootEntryBody = z.object({ server: Id, image: Id, imageUrl: bootableUrl });
+/**
+ * What PUT /v1/hosts/<mac> takes. `attach`, when given, names the VLANs and
+ * LUNs the instance uses instead of its server's own (a drill's twins and
+ * clones); the script carries them as fb-vlans and fb-luns.
+ */
+export const BootEntryBody = z.object({ server: Id, image: Id, imageUrl: bootableUrl, attach: BootAttach.optional() });
 
 const MAX_BODY_BYTES = 64 * 1024;
 const hostHeader = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
@@ -144,7 +148,8 @@ export async function startBootService(options: BootServiceOptions): Promise<Boo
         case 'PUT': {
           const parsed = BootEntryBody.safeParse(await readJson(req));
           if (!parsed.success) throw new HttpError(400, 'invalid-input', describe(parsed.error));
-          const entry: BootRecord = { mac, ...parsed.data };
+          const { attach, ...identity } = parsed.data;
+          const entry: BootRecord = { mac, ...identity, ...(attach !== undefined && { attach }) };
           const outcome = await store.put(entry);
           if (outcome !== 'unchanged') logger?.info({ ...entry, outcome }, 'boot entry written');
           return sendJson(res, outcome === 'created' ? 201 : 200, { ...entry, outcome });
@@ -232,7 +237,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   } catch {
-    throw new HttpError(400, 'invalid-input', 'body: not JSON (expected {"server", "image", "imageUrl"})');
+    throw new HttpError(400, 'invalid-input', 'body: not JSON (expected {"server", "image", "imageUrl"} and optionally "attach": {"vlans", "luns"})');
   }
 }
 

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseBootScript, renderBootScript, type BootScript, type Logger } from '@firebreak/shared';
+import { parseBootScript, renderBootScript, sameBootAttach, type BootScript, type Logger } from '@firebreak/shared';
 import { dhcpHostLine } from './dnsmasq.ts';
 import { canonicalMac } from './mac.ts';
 
@@ -121,7 +121,7 @@ export class BootStore {
 }
 
 function sameRecord(a: BootRecord, b: BootRecord): boolean {
-  return a.server === b.server && a.image === b.image && a.imageUrl === b.imageUrl;
+  return a.server === b.server && a.image === b.image && a.imageUrl === b.imageUrl && sameBootAttach(a.attach, b.attach);
 }
 
 async function writeAtomic(dir: string, name: string, content: string): Promise<void> {

@@ -84,6 +84,41 @@ describe('boot-service', () => {
     assert.equal((await driver.configure(MAC, entry, signal())).done, true);
   });
 
+  test("boot-service - an entry's attached VLANs and LUNs are served in the script and in GET; a changed attach is written, a reordered one is not", async () => {
+    const mac = '52:54:00:fb:00:03';
+    const attach = { vlans: [2101, 2102], luns: ['lun-db1-d-0123456789ab'] };
+    const put = await http(service.url, 'PUT', `/v1/hosts/${mac}`, { body: JSON.stringify({ ...entry, attach }) });
+    assert.equal(put.status, 201, put.text);
+
+    const script = await http(service.url, 'GET', `/boot/${mac}.ipxe`);
+    assert.match(script.text, /^set fb-vlans 2101,2102$/m);
+    assert.match(script.text, /^set fb-luns lun-db1-d-0123456789ab$/m);
+    assert.deepEqual(parseBootScript(script.text), { ...entry, attach });
+    assert.deepEqual(JSON.parse((await http(service.url, 'GET', `/v1/hosts/${mac}`)).text), { mac, ...entry, attach });
+
+    const reordered = await http(service.url, 'PUT', `/v1/hosts/${mac}`, { body: JSON.stringify({ ...entry, attach: { ...attach, vlans: [2102, 2101] } }) });
+    assert.equal((JSON.parse(reordered.text) as { outcome: string }).outcome, 'unchanged');
+
+    // The driver reads the served script back: a production entry for the same MAC drops the drill's attachments.
+    const puts = count('PUT');
+    assert.equal((await driver.configure(mac, { ...entry, attach }, signal())).done, true);
+    assert.equal(count('PUT'), puts, 'no PUT when the served script already attaches the same VLANs and LUNs');
+    const production = await driver.configure(mac, entry, signal());
+    assert.equal(production.done, true, production.message);
+    assert.equal(count('PUT'), puts + 1);
+    assert.deepEqual(await driver.read(mac, signal()), entry);
+    assert.doesNotMatch((await http(service.url, 'GET', `/boot/${mac}.ipxe`)).text, /fb-vlans|fb-luns/);
+    const gone = JSON.parse((await http(service.url, 'GET', `/v1/hosts/${mac}`)).text) as Record<string, unknown>;
+    assert.equal('attach' in gone, false, 'GET shows no attach once it is gone');
+
+    const bad = await http(service.url, 'PUT', `/v1/hosts/${mac}`, { body: JSON.stringify({ ...entry, attach: { vlans: [5000], luns: ['lun a'] } }) });
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /attach\.vlans\.0: VLAN ids run 1-4094/);
+    assert.match(bad.text, /attach\.luns\.0: must be 1-128 letters/);
+    assert.deepEqual(await driver.read(mac, signal()), entry, 'a refused attach leaves the entry as it was');
+    assert.equal((await driver.clear(mac, signal())).done, true);
+  });
+
   test('boot-service - an unknown MAC gets 404, and the first stage falls through to the next boot device', async () => {
     const unknown = await http(service.url, 'GET', '/boot/52:54:00:99:99:99.ipxe');
     assert.equal(unknown.status, 404);
@@ -117,12 +152,15 @@ describe('boot-service', () => {
     const dir2 = await mkdtemp(join(tmpdir(), 'fb-boot-restart-'));
     try {
       const first = await startBootService({ dir: dir2 });
+      const attached = { ...entry, attach: { vlans: [2101], luns: ['lun-db1-d-0123456789ab'] } };
       assert.equal((await BootServiceDriver.fromUrl(first.url).configure(MAC, entry, signal())).done, true);
+      assert.equal((await BootServiceDriver.fromUrl(first.url).configure('52:54:00:fb:00:04', attached, signal())).done, true);
       await first.stop();
 
       const second = await startBootService({ dir: dir2 });
       try {
         assert.deepEqual(await BootServiceDriver.fromUrl(second.url).read(MAC, signal()), entry);
+        assert.deepEqual(await BootServiceDriver.fromUrl(second.url).read('52:54:00:fb:00:04', signal()), attached, 'attachments survive too');
         assert.equal((await http(second.url, 'GET', `/v1/hosts/${MAC}`)).status, 200);
         const conf = await readFile(second.dnsmasqConf, 'utf8');
         assert.match(conf, new RegExp(`^dhcp-hostsdir=${join(dir2, 'dhcp-hosts')}$`, 'm'));

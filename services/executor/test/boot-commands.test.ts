@@ -52,6 +52,19 @@ describe('boot-commands', () => {
     assert.deepEqual(parseBootScript(await served.text()), { server: 'db1', image: 'rhel9-x86', imageUrl: 'http://127.0.0.1:8080/images/rhel9-x86.ipxe' });
   });
 
+  test("boot-commands - a drill configure's attached VLANs and LUNs reach the served script and the observed result; production drops them", async () => {
+    const attach = { vlans: [3200], luns: ['lun-db1-d-0123456789ab'] };
+    const drill = configure({ drill: true, attach });
+    const execution = await boot.execute(drill, signal());
+    assert.deepEqual(execution.observed, { server: 'db1', image: 'rhel9-x86', attach });
+    assert.deepEqual(parseBootScript(await (await fetch(`${service.url}/boot/${drill.mac}.ipxe`)).text()).attach, attach);
+
+    // Same server and image: only the attachments differ, and the read-back must notice that.
+    const production = await boot.execute(configure(), signal());
+    assert.deepEqual(production.observed, { server: 'db1', image: 'rhel9-x86' });
+    assert.equal(parseBootScript(await (await fetch(`${service.url}/boot/${drill.mac}.ipxe`)).text()).attach, undefined);
+  });
+
   test('boot-commands - clear leaves the MAC without an entry', async () => {
     const execution = await boot.execute(clear(), signal());
     assert.deepEqual(execution.observed, { cleared: true });

@@ -5,7 +5,7 @@
  * nothing is sent when that already boots the entry, and a change is done
  * only once the served script says so.
  */
-import { Mac, parseBootScript } from '@firebreak/shared';
+import { Mac, parseBootScript, sameBootAttach, type BootAttach } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
 import { httpBase, httpRequest, statusError, type HttpReply } from '../http-json.ts';
 import { settle } from '../read-back.ts';
@@ -57,15 +57,18 @@ export class BootServiceDriver implements BootDriver {
 
   async configure(mac: string, entry: BootEntry, signal: AbortSignal): Promise<StepResult> {
     const id = parseMac(mac);
-    const goal = `${id} boots server ${entry.server} from image ${entry.image}`;
+    const goal = `${id} boots server ${entry.server} from image ${entry.image}${entry.attach ? ` ${describeAttach(entry.attach)}` : ''}`;
     const there = sameEntry(await this.read(id, signal), entry);
     if (!there) {
-      await this.#call('PUT', `/v1/hosts/${id}`, signal, { server: entry.server, image: entry.image, imageUrl: entry.imageUrl });
+      const body = { server: entry.server, image: entry.image, imageUrl: entry.imageUrl, ...(entry.attach && { attach: entry.attach }) };
+      await this.#call('PUT', `/v1/hosts/${id}`, signal, body);
     }
     return this.#settle(signal, goal, there ? 'already configured' : 'configured', async () => {
       const served = await this.read(id, signal);
       if (sameEntry(served, entry)) return undefined;
-      return served === undefined ? `no script served for ${id} yet` : `the script for ${id} still boots server ${served.server} from ${served.imageUrl}`;
+      if (served === undefined) return `no script served for ${id} yet`;
+      const attached = served.attach ? describeAttach(served.attach) : "on its server's own VLANs and LUNs";
+      return `the script for ${id} still boots server ${served.server} from ${served.imageUrl} ${attached}`;
     });
   }
 
@@ -120,5 +123,15 @@ function parseMac(raw: string): string {
 }
 
 function sameEntry(served: BootEntry | undefined, wanted: BootEntry): boolean {
-  return served !== undefined && served.server === wanted.server && served.image === wanted.image && served.imageUrl === wanted.imageUrl;
+  return (
+    served !== undefined &&
+    served.server === wanted.server &&
+    served.image === wanted.image &&
+    served.imageUrl === wanted.imageUrl &&
+    sameBootAttach(served.attach, wanted.attach)
+  );
+}
+
+function describeAttach(attach: BootAttach): string {
+  return `on VLANs ${attach.vlans.join(',')} with LUNs ${attach.luns.length > 0 ? attach.luns.join(',') : 'none'}`;
 }

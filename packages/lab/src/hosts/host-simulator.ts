@@ -2,12 +2,13 @@
  * The lab's hosts: each powered-on, running host heartbeats as the server it
  * runs; a host powered on with next-boot PXE fetches its iPXE script and
  * comes up as the server the script names only if it can see that server's
- * LUNs and sits on its VLANs, as a real machine would fail to mount its root
- * or reach its network otherwise. A script naming a hypervisor image makes the
+ * LUNs and sits on its VLANs (or, when the script attaches others, as a
+ * drill's twins and clones, those), as a real machine would fail to mount its
+ * root or reach its network otherwise. A script naming a hypervisor image makes the
  * host a hypervisor (heartbeating with no server; its VMs heartbeat through
  * the hypervisor simulation). One timer wheel drives every heartbeat.
  */
-import { parseBootScript, topics, type Bus, type Heartbeat, type Topic } from '@firebreak/shared';
+import { parseBootScript, topics, type BootAttach, type Bus, type Heartbeat, type Topic } from '@firebreak/shared';
 import type { RecordOptions } from '../recorder.ts';
 import type { HostPhase, HostRuntime, PowerState, World } from '../world.ts';
 import { TimerWheel, type Lateness, type WheelEntry } from './timer-wheel.ts';
@@ -158,7 +159,7 @@ export function startHostSimulator(world: World, options: HostSimulatorOptions):
     if (agent.generation !== generation || stopping.signal.aborted) return;
     // A hypervisor image runs no server of its own: its VMs need the VLANs and LUNs, not the host.
     const hypervisor = !('error' in outcome) && world.isHypervisorImage(outcome.image);
-    const problems = 'error' in outcome ? [outcome.error] : hypervisor ? [] : missingFor(world, rt.host.id, outcome.server);
+    const problems = 'error' in outcome ? [outcome.error] : hypervisor ? [] : missingFor(world, rt.host.id, outcome.server, outcome.attach);
     if ('error' in outcome || problems.length > 0) {
       rt.bootError = problems.join('; ');
       recorder.record('host', 'boot-failed', { host: rt.host.id, detail: { error: rt.bootError } });
@@ -173,7 +174,7 @@ export function startHostSimulator(world: World, options: HostSimulatorOptions):
     world.setPhase(rt.host.id, 'running');
   };
 
-  const fetchIdentity = async (rt: HostRuntime): Promise<{ server: string; image: string } | { error: string }> => {
+  const fetchIdentity = async (rt: HostRuntime): Promise<{ server: string; image: string; attach?: BootAttach } | { error: string }> => {
     const mac = (rt.host.nics[0]?.mac ?? '').toLowerCase();
     if (bootServiceUrl === undefined) return { error: `no boot script for ${mac}: no boot service configured` };
     const url = `${bootServiceUrl.replace(/\/+$/, '')}/boot/${mac}.ipxe`;
@@ -186,8 +187,8 @@ export function startHostSimulator(world: World, options: HostSimulatorOptions):
       return { error: `no boot script for ${mac}: ${err instanceof Error ? err.message : String(err)}` };
     }
     try {
-      const { server, image } = parseBootScript(text);
-      return { server, image };
+      const { server, image, attach } = parseBootScript(text);
+      return { server, image, ...(attach && { attach }) };
     } catch (err) {
       return { error: `bad boot script for ${mac}: ${err instanceof Error ? err.message : String(err)}` };
     }
@@ -224,12 +225,17 @@ export function startHostSimulator(world: World, options: HostSimulatorOptions):
   };
 }
 
-/** What keeps `hostId` from running `serverId`: unseen LUNs and VLANs its ports do not carry. */
-function missingFor(world: World, hostId: string, serverId: string): string[] {
+/**
+ * What keeps `hostId` from running `serverId`: unseen LUNs and VLANs its ports
+ * do not carry. Those are the script's attached ones when it has them (a
+ * drill's twins and clones), else the server's own.
+ */
+function missingFor(world: World, hostId: string, serverId: string, attach: BootAttach | undefined): string[] {
   const server = world.server(serverId);
   if (!server) return [`boot script names unknown server ${serverId}`];
+  const { luns, vlans } = attach ?? server;
   return [
-    ...server.luns.filter((lun) => !world.canSee(hostId, lun)).map((lun) => `cannot see LUN ${lun}`),
-    ...server.vlans.filter((vlan) => !world.hostOnVlan(hostId, vlan)).map((vlan) => `not on VLAN ${vlan}`),
+    ...luns.filter((lun) => !world.canSee(hostId, lun)).map((lun) => `cannot see LUN ${lun}`),
+    ...vlans.filter((vlan) => !world.hostOnVlan(hostId, vlan)).map((vlan) => `not on VLAN ${vlan}`),
   ];
 }

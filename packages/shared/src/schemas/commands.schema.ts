@@ -46,9 +46,20 @@ export const StorageCommand = z.discriminatedUnion('action', [
 ]);
 export type StorageCommand = z.infer<typeof StorageCommand>;
 
+/**
+ * The VLANs and LUNs a booted instance uses when they differ from its
+ * server's own: a drill's VLAN twins and LUN clones. Without it the instance
+ * uses the server's inventory VLANs and LUNs.
+ */
+export const BootAttach = z.object({
+  vlans: z.array(VlanId).min(1, 'an instance needs at least one VLAN'),
+  luns: z.array(Id),
+});
+export type BootAttach = z.infer<typeof BootAttach>;
+
 const bootBase = { ...commandBase, kind: z.literal('boot'), host: Id, mac: Mac };
 export const BootCommand = z.discriminatedUnion('action', [
-  z.object({ ...bootBase, action: z.literal('configure'), image: Id, server: Id }),
+  z.object({ ...bootBase, action: z.literal('configure'), image: Id, server: Id, attach: BootAttach.optional() }),
   z.object({ ...bootBase, action: z.literal('clear') }),
 ]);
 export type BootCommand = z.infer<typeof BootCommand>;

@@ -3,7 +3,7 @@
  * entries). One boot service per executor, so one driver, made on first use:
  * an executor without a boot service still runs every other kind.
  */
-import { BootServiceDriver, DriverError, type StepResult } from '@firebreak/drivers';
+import { BootServiceDriver, DriverError, type BootEntry, type StepResult } from '@firebreak/drivers';
 import type { BootCommand, Inventory } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
 import { untilDone } from './until-done.ts';
@@ -33,14 +33,15 @@ export class BootCommands {
       if (imageUrl === undefined) {
         throw DriverError.permanent(`boot ${command.host} (${command.mac}): image "${command.image}" is not in the inventory's images; add it there with its url`);
       }
-      const entry = { server: command.server, image: command.image, imageUrl };
+      const entry: BootEntry = { server: command.server, image: command.image, imageUrl, ...(command.attach && { attach: command.attach }) };
       step = () => driver.configure(command.mac, entry, signal);
     } else {
       step = () => driver.clear(command.mac, signal);
     }
     await untilDone(step, signal);
     const served = await driver.read(command.mac, signal);
-    return { observed: served === undefined ? { cleared: true } : { server: served.server, image: served.image } };
+    if (served === undefined) return { observed: { cleared: true } };
+    return { observed: { server: served.server, image: served.image, ...(served.attach && { attach: served.attach }) } };
   }
 
   close(): Promise<void> {
