@@ -131,12 +131,16 @@ export class IncidentManager {
   }
 
   onHostFailed(event: HostFailed): void {
-    this.down.add(event.host);
+    // An idle host whose BMC answers is usable (the detector may just have seen a spare powered off); a power-on will tell.
+    const idleWithLiveBmc = event.evidence.bmc?.reachable === true && !this.runsServer(event.host);
+    if (!idleWithLiveBmc) this.down.add(event.host);
     this.failure(`inc-${event.host}-${event.epoch}`, event.site, [event.host], event.cause === 'bmc-unreachable' ? [event.host] : [], event.evidence.lastHeartbeatAt ?? event.detectedAt, event.detectedAt);
   }
 
   onDomainFailed(event: DomainFailed): void {
-    for (const h of [...event.hosts, ...this.hostsOfDomain(event.domain.kind, event.domain.id)]) this.down.add(h);
+    // A domain whose BMCs are gone burned whole, its unheard spares too; otherwise only hosts that ran a server are known dead.
+    const gone = event.causes.includes('bmc-unreachable') ? [...event.hosts, ...this.hostsOfDomain(event.domain.kind, event.domain.id)] : event.hosts.filter((h) => this.runsServer(h));
+    for (const h of gone) this.down.add(h);
     const bmcGone = event.causes.includes('bmc-unreachable') ? event.hosts : [];
     this.failure(`inc-${event.domain.kind}-${event.domain.id}-${event.epoch}`, event.domain.site, event.hosts, bmcGone, event.firstFailureAt, event.detectedAt);
   }
@@ -268,6 +272,10 @@ export class IncidentManager {
     return this.options.inventory.hosts
       .filter((h) => h.role !== 'production' && !failed.has(h.id) && !this.taken.has(h.id))
       .map((h) => h.id);
+  }
+
+  private runsServer(host: string): boolean {
+    return [...this.serverHost.values()].some((a) => a.host === host);
   }
 
   /** The host is heartbeating again: it may take work once more. */

@@ -295,3 +295,16 @@ test('incident manager - every host of a failed domain is down, spares it never 
   assert.ok(planner.fleetView().candidates.includes(idle[0] as string), 'heard from again: a candidate once more');
   await planner.stop();
 });
+
+test('incident manager - an idle spare reported failed while its BMC answers (say, powered off after a drill) stays a candidate', async () => {
+  const inventory = referenceFleet();
+  const planner = manager(inventory, new GatedEffects());
+  const spare = inventory.hosts.find((h) => h.role === 'spare')?.id as string;
+  planner.onHostFailed(
+    HostFailed.parse({ host: spare, site: 'dc1', rack: 'r1', epoch: 1, cause: 'link-down', detectedAt: 10, detector: 'test', evidence: { lastHeartbeatAt: 5, bmc: { reachable: true, powerState: 'off' } } }),
+  );
+  assert.ok(planner.fleetView().candidates.includes(spare));
+  planner.onHostFailed(HostFailed.parse({ host: spare, site: 'dc1', rack: 'r1', epoch: 2, cause: 'bmc-unreachable', detectedAt: 20, detector: 'test', evidence: { lastHeartbeatAt: 5, bmc: { reachable: false } } }));
+  assert.ok(!planner.fleetView().candidates.includes(spare), 'with its BMC gone too, it is down');
+  await planner.stop();
+});
