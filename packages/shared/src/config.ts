@@ -33,9 +33,25 @@ function isSubjectToken(value: string): boolean {
   }
 }
 
+/** `scheme://userinfo@host`, in any of the comma-separated URLs. */
+function hasUrlCredentials(value: string): boolean {
+  return value.split(',').some((url) => /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url.trim()));
+}
+
 /** Variables every service reads. Services `.extend()` it with their own. */
 export const baseConfigSchema = z.object({
-  NATS_URL: urlSchema(['nats', 'tls', 'ws', 'wss'], 'nats://127.0.0.1:4222'),
+  NATS_URL: urlSchema(['nats', 'tls', 'ws', 'wss'], 'nats://127.0.0.1:4222').refine(
+    (value) => !hasUrlCredentials(value),
+    // nats.js ignores a URL's user:password and the server answers "Authorization Violation".
+    'must not carry credentials (the NATS client ignores them): set NATS_USER and NATS_PASSWORD instead',
+  ),
+  /** A user of deploy/nats/nats.conf; absent for a server without authentication (the lab, tests). */
+  NATS_USER: z
+    .string()
+    .refine(isSubjectToken, "must not contain '.', '*', '>' or spaces: replies come to the inbox _INBOX.<user>.> the server lets this user read")
+    .optional()
+    .describe('e.g. executor'),
+  NATS_PASSWORD: z.string().min(1).optional(),
   REDIS_URL: urlSchema(['redis', 'rediss'], 'redis://127.0.0.1:6379'),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   SERVICE_INSTANCE_ID: z.string().default(defaultInstanceId),

@@ -35,7 +35,13 @@ export function runService<S extends z.ZodObject = typeof baseConfigSchema>(defi
     const logger = createLogger(definition.name, { level: config.LOG_LEVEL, instance: config.SERVICE_INSTANCE_ID });
     logger.info({ config: redactConfig(config), telemetry: telemetry.enabled }, 'starting');
 
-    const bus = await connectBus({ url: config.NATS_URL, name: `${definition.name}-${config.SERVICE_INSTANCE_ID}`, logger });
+    const bus = await connectBus({
+      url: config.NATS_URL,
+      name: `${definition.name}-${config.SERVICE_INSTANCE_ID}`,
+      user: config.NATS_USER,
+      password: config.NATS_PASSWORD,
+      logger,
+    });
     await ensureStreams(bus.jsm);
     const store = createStore(config.REDIS_URL, { onError: (err) => logger.warn({ err }, 'redis connection problem') });
 

@@ -3,7 +3,9 @@
  * forever (a DR orchestrator must outlive a NATS restart), and say so in the
  * logs when the connection drops or comes back.
  */
-import { connect, DebugEvents, Events, type NatsConnection } from 'nats';
+import { connect, DebugEvents, ErrorCode, Events, NatsError, type NatsConnection } from 'nats';
+import { ConfigError } from '../errors.ts';
+import { assertToken } from '../subjects.ts';
 import { Bus, silentLogger, type BusLogger } from './bus.ts';
 
 export interface ConnectBusOptions {
@@ -11,22 +13,51 @@ export interface ConnectBusOptions {
   url: string;
   /** Client name shown by the server (`nats server report connections`). */
   name: string;
+  /**
+   * `NATS_USER` and `NATS_PASSWORD`: both or neither (nats.js ignores credentials in a URL).
+   * With a user, replies come to `_INBOX.<user>.…`, so the server can let each
+   * user read its own replies only (deploy/nats/nats.conf).
+   */
+  user?: string | undefined;
+  password?: string | undefined;
   logger?: BusLogger;
+}
+
+function credentials(options: ConnectBusOptions): { user: string; pass: string; inboxPrefix: string } | undefined {
+  const { user, password } = options;
+  if (user === undefined && password === undefined) return undefined;
+  if (user === undefined || password === undefined) {
+    throw new ConfigError(`NATS_USER and NATS_PASSWORD go together: ${user === undefined ? 'NATS_USER' : 'NATS_PASSWORD'} is missing`);
+  }
+  return { user, pass: password, inboxPrefix: `_INBOX.${assertToken(user, 'NATS_USER')}` };
 }
 
 async function connectNats(options: ConnectBusOptions): Promise<NatsConnection> {
   const logger = options.logger ?? silentLogger;
-  const nc = await connect({
-    servers: options.url.split(',').map((s) => s.trim()),
-    name: options.name,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 1_000,
-    // Spreads a fleet's reconnects after a server restart instead of a stampede.
-    reconnectJitter: 500,
-    // Notice a half-open TCP connection within ~30 s rather than the 4-minute default.
-    pingInterval: 10_000,
-    maxPingOut: 3,
-  });
+  const auth = credentials(options);
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: options.url.split(',').map((s) => s.trim()),
+      name: options.name,
+      ...auth,
+      maxReconnectAttempts: -1,
+      // Keep reconnecting through a password rotation rather than give up on the second refusal.
+      ignoreAuthErrorAbort: true,
+      reconnectTimeWait: 1_000,
+      // Spreads a fleet's reconnects after a server restart instead of a stampede.
+      reconnectJitter: 500,
+      // Notice a half-open TCP connection within ~30 s rather than the 4-minute default.
+      pingInterval: 10_000,
+      maxPingOut: 3,
+    });
+  } catch (err) {
+    if (err instanceof NatsError && err.code === ErrorCode.AuthorizationViolation) {
+      const who = auth === undefined ? 'a connection without NATS_USER and NATS_PASSWORD' : `user "${auth.user}"`;
+      throw new ConfigError(`NATS refused ${who}: set NATS_USER and NATS_PASSWORD to a user of the server's configuration (deploy/nats/nats.conf)`);
+    }
+    throw err;
+  }
   void watchStatus(nc, options.name, logger);
   return nc;
 }

@@ -1,6 +1,8 @@
 /**
  * The four JetStream streams, created or brought up to date idempotently so
  * every service can call `ensureStreams` at start-up, even several at once.
+ * Where the NATS user may not manage streams (deploy/nats/nats.conf gives that
+ * to one user), it checks instead that they exist as Firebreak needs them.
  */
 import { DiscardPolicy, NatsError, RetentionPolicy, StorageType, nanos, type JetStreamManager, type StreamConfig, type StreamInfo } from 'nats';
 import { streamSubjects, streams, type StreamName } from '../subjects.ts';
@@ -27,12 +29,14 @@ const policies: Record<StreamName, StreamPolicy> = {
   [streams.deadLetters]: { retention: RetentionPolicy.Limits, maxAgeMs: 30 * DAY_MS },
 };
 
+type FirebreakStreamConfig = Partial<StreamConfig> & { name: StreamName };
+
 export interface EnsureStreamsOptions {
   /** Copies per stream in a NATS cluster; 1 on a single server. */
   replicas?: number;
 }
 
-export function streamConfig(name: StreamName, options: EnsureStreamsOptions = {}): Partial<StreamConfig> & { name: StreamName } {
+export function streamConfig(name: StreamName, options: EnsureStreamsOptions = {}): FirebreakStreamConfig {
   const policy = policies[name];
   return {
     name,
@@ -48,17 +52,71 @@ export function streamConfig(name: StreamName, options: EnsureStreamsOptions = {
 
 /** JetStream's "stream name already in use with a different configuration". */
 const STREAM_NAME_IN_USE = 10058;
+const STREAM_NOT_FOUND = 10059;
 
-async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: StreamName }): Promise<StreamInfo> {
+/** The server refused the request itself: this NATS user may not manage streams (deploy/nats/nats.conf). */
+function isPermissionDenied(err: unknown): boolean {
+  return err instanceof NatsError && err.isPermissionError();
+}
+
+async function currentInfo(jsm: JetStreamManager, name: StreamName): Promise<StreamInfo | undefined> {
   try {
-    // Creating with an identical config is a no-op on the server, which makes concurrent start-ups safe.
-    return await jsm.streams.add(config);
+    return await jsm.streams.info(name);
   } catch (err) {
-    if (!(err instanceof NatsError) || err.api_error?.err_code !== STREAM_NAME_IN_USE) throw err;
+    if (err instanceof NatsError && err.api_error?.err_code === STREAM_NOT_FOUND) return undefined;
+    throw err;
+  }
+}
+
+function sameSubjects(have: StreamConfig, want: FirebreakStreamConfig): boolean {
+  return [...(have.subjects ?? [])].sort().join(' ') === [...(want.subjects ?? [])].sort().join(' ');
+}
+
+/** Replicas count only when the caller asked for a number: a service does not undo a cluster's replication. */
+function upToDate(have: StreamConfig, want: FirebreakStreamConfig, compareReplicas: boolean): boolean {
+  const fields = ['retention', 'storage', 'discard', 'max_age', 'duplicate_window', ...(compareReplicas ? (['num_replicas'] as const) : [])] as const;
+  return sameSubjects(have, want) && fields.every((field) => have[field] === want[field]);
+}
+
+/**
+ * For a user that may not change the stream: it must exist and keep what
+ * correctness depends on (subjects, retention). Limits and replicas are the
+ * stream owner's to tune.
+ */
+function usable(info: StreamInfo | undefined, config: FirebreakStreamConfig, denied: unknown): StreamInfo {
+  const fix = "let the user that manages streams create or update them (deploy/README.md, 'Streams')";
+  if (info === undefined) throw new Error(`stream ${config.name} does not exist and this NATS user may not create it: ${fix}`, { cause: denied });
+  if (!sameSubjects(info.config, config) || info.config.retention !== config.retention) {
+    throw new Error(
+      `stream ${config.name} captures [${info.config.subjects?.join(', ') ?? ''}] with ${info.config.retention} retention, ` +
+        `Firebreak needs [${config.subjects?.join(', ') ?? ''}] with ${config.retention}, and this NATS user may not change it: ${fix}`,
+      { cause: denied },
+    );
+  }
+  return info;
+}
+
+/**
+ * Looks first, so a service whose user may only read stream info never asks
+ * for more while the streams are as Firebreak needs them (a refused request
+ * is logged by the server and the client as a permissions violation).
+ */
+async function ensureStream(jsm: JetStreamManager, config: FirebreakStreamConfig, compareReplicas: boolean): Promise<StreamInfo> {
+  const existing = await currentInfo(jsm, config.name);
+  if (existing !== undefined && upToDate(existing.config, config, compareReplicas)) return existing;
+  if (existing === undefined) {
+    try {
+      // Another process creating the same config at once is a no-op on the server, which makes concurrent start-ups safe.
+      return await jsm.streams.add(config);
+    } catch (err) {
+      if (isPermissionDenied(err)) return usable(undefined, config, err);
+      if (!(err instanceof NatsError) || err.api_error?.err_code !== STREAM_NAME_IN_USE) throw err;
+    }
   }
   try {
     return await jsm.streams.update(config.name, config);
   } catch (err) {
+    if (isPermissionDenied(err)) return usable(existing ?? (await currentInfo(jsm, config.name)), config, err);
     throw new Error(`stream ${config.name} exists with a configuration that cannot be updated to Firebreak's: ${String(err)}`, {
       cause: err,
     });
@@ -66,5 +124,5 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
 }
 
 export async function ensureStreams(jsm: JetStreamManager, options: EnsureStreamsOptions = {}): Promise<StreamInfo[]> {
-  return Promise.all(Object.values(streams).map((name) => ensureStream(jsm, streamConfig(name, options))));
+  return Promise.all(Object.values(streams).map((name) => ensureStream(jsm, streamConfig(name, options), options.replicas !== undefined)));
 }
