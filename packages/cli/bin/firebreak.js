@@ -5,4 +5,5 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+// Exit once the command is done: a connection attempt it gave up on must not keep the process alive.
+process.exit(await main(process.argv.slice(2)));

@@ -1,27 +1,41 @@
 /**
  * `firebreak up`: the whole system on one machine against the simulated data
  * center. NATS and Redis (embedded unless URLs are given), the lab, then each
- * service as its own process; everything stops in reverse order on Ctrl-C or
- * when a service dies.
+ * service as its own process, with a live view of hosts and incidents;
+ * everything stops in reverse order on Ctrl-C, when a service dies, or when
+ * the demo is over.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '@firebreak/shared';
+import { connectBus, freePort, type Bus } from '@firebreak/shared';
+import { DEMO_BMC_FENCE_TIMEOUT_MS, runDemo, type DemoOutcome } from './demo.ts';
 import { printLab, startLabWithInfrastructure, type LabCommandOptions } from './lab.ts';
-import { renderLogLine } from './log-view.ts';
+import { stateDir } from './lab-state.ts';
+import { LiveView } from './live-view.ts';
 
 const services = ['boot-service', 'detector', 'planner', 'executor'] as const;
 
-function startService(name: string, env: NodeJS.ProcessEnv): ChildProcess {
+export interface UpOptions extends LabCommandOptions {
+  /** Burn a rack once everything runs, follow the recovery, report, and exit. */
+  demo?: boolean;
+  /** Print the service logs instead of drawing the panel. */
+  logs?: boolean;
+}
+
+// Resolved from here, not from the working directory: `firebreak up` runs from anywhere.
+const tsxLoader = import.meta.resolve('tsx');
+
+function startService(name: string, env: NodeJS.ProcessEnv, view: LiveView): ChildProcess {
   const entry = fileURLToPath(import.meta.resolve(`@firebreak/${name}/main`));
   // Own process group, so Ctrl-C reaches only `up`, which stops services before the servers they need.
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, ['--import', tsxLoader, entry], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  view.serviceStarting(name);
   for (const stream of [child.stdout, child.stderr]) {
-    if (stream) createInterface({ input: stream }).on('line', (line) => console.log(renderLogLine(name, line)));
+    if (stream) createInterface({ input: stream }).on('line', (line) => view.serviceLog(name, line));
   }
   return child;
 }
@@ -35,7 +49,7 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function up(options: LabCommandOptions): Promise<number> {
+export async function up(options: UpOptions): Promise<number> {
   // The lab's switches send their link traps to the detector.
   const trapPort = await freePort();
   // Recovered hosts PXE-boot from the boot service the executor configures.
@@ -48,7 +62,8 @@ export async function up(options: LabCommandOptions): Promise<number> {
   });
   printLab(running.lab);
   const d = running.lab.describe();
-  const env = {
+
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     NATS_URL: running.infra.natsUrl,
     REDIS_URL: running.infra.redisUrl,
@@ -58,27 +73,71 @@ export async function up(options: LabCommandOptions): Promise<number> {
     FB_BOOT_LISTEN: bootListen,
     FB_BOOT_SERVICE_URL: bootUrl,
   };
+  if (options.demo && !process.env.FB_BMC_FENCE_TIMEOUT_MS) {
+    env.FB_BMC_FENCE_TIMEOUT_MS = DEMO_BMC_FENCE_TIMEOUT_MS;
+    console.log(
+      `firebreak: demo: FB_BMC_FENCE_TIMEOUT_MS=${DEMO_BMC_FENCE_TIMEOUT_MS} for the planner (a burned rack's BMCs never answer; the default waits 15 s before fencing on the fabric)`,
+    );
+  }
+
+  const dir = stateDir();
+  await mkdir(dir, { recursive: true });
+  const logFile = join(dir, 'up.log');
+  const panel = Boolean(process.stdout.isTTY) && !options.logs;
+  console.log(`firebreak: service logs in ${logFile}${options.logs ? ' (and below)' : ''}`);
+  const view = new LiveView({ inventory: running.lab.inventory, mode: panel ? 'panel' : 'lines', printLogs: Boolean(options.logs), logFile });
+  let bus: Bus | undefined;
   const children = new Map<string, ChildProcess>();
-  for (const name of services) children.set(name, startService(name, env));
-  process.once('exit', () => {
+  const killAll = (): void => {
     for (const child of children.values()) child.kill('SIGKILL');
-  });
+  };
+  process.once('exit', killAll);
 
   let stopping = false;
-  const code = await new Promise<number>((resolve) => {
-    process.once('SIGINT', () => resolve(0));
-    process.once('SIGTERM', () => resolve(0));
-    for (const [name, child] of children) {
-      child.once('exit', (exitCode, signal) => {
-        if (stopping) return;
-        console.error(`firebreak: ${name} exited (${signal ?? `code ${exitCode}`}); stopping everything`);
-        resolve(1);
-      });
+  const stop = new AbortController();
+  let code: number;
+  let demo: Promise<DemoOutcome> | undefined;
+  try {
+    bus = await connectBus({ url: running.infra.natsUrl, name: 'firebreak-up', user: process.env.NATS_USER || undefined, password: process.env.NATS_PASSWORD || undefined });
+    await view.start(bus);
+    for (const name of services) children.set(name, startService(name, env, view));
+
+    code = await new Promise<number>((resolve) => {
+      const onSignal = (): void => resolve(options.demo ? 1 : 0);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      for (const [name, child] of children) {
+        child.once('exit', (exitCode, signal) => {
+          if (stopping) return;
+          view.serviceExited(name, signal ?? `code ${exitCode}`);
+          if (view.mode === 'panel') view.note('stopping everything');
+          else console.error(`firebreak: ${name} exited (${signal ?? `code ${exitCode}`}); stopping everything`);
+          resolve(1);
+        });
+      }
+      if (options.demo) {
+        demo = runDemo({ inventory: running.lab.inventory, view, burnRack: (rack) => running.lab.faults.burnRack(rack), signal: stop.signal });
+        void demo.then((outcome) => resolve(outcome.code));
+      } else if (view.mode === 'lines') {
+        console.log('firebreak: running; press Ctrl-C to stop (firebreak status and firebreak burn rack r2 work from another terminal)');
+      }
+    });
+  } finally {
+    stopping = true;
+    stop.abort();
+    const outcome = await demo;
+    if (outcome && view.mode === 'lines') console.log(outcome.summary.join('\n'));
+    if (children.size > 0) view.note('stopping the services, the lab, NATS and Redis');
+    await Promise.all([...children.values()].map(stopChild));
+    await view.stop();
+    if (view.mode === 'panel') {
+      // The panel lived on the alternate screen: leave what happened on the normal one.
+      for (const p of view.allIncidents()) console.log(`incident ${p.incidentId}: ${p.phase}${p.message ? ` (${p.message})` : ''}`);
+      if (outcome) console.log(outcome.summary.join('\n'));
     }
-    console.log('firebreak: running; press Ctrl-C to stop');
-  });
-  stopping = true;
-  await Promise.all([...children.values()].map(stopChild));
-  await running.stop();
+    await bus?.close().catch(() => {});
+    await running.stop();
+    process.off('exit', killAll);
+  }
   return code;
 }

@@ -41,3 +41,37 @@ export function startCli(t: TestContext, args: string[], env: NodeJS.ProcessEnv,
     exited,
   };
 }
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a short `firebreak` command to its end without blocking the event
+ * loop, so the test's own bus connections keep working meanwhile.
+ */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`firebreak ${args.join(' ')} did not finish within ${timeoutMs} ms:\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The caller's environment without anything that would point the CLI at another system. */
+export function isolatedEnv(stateDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, FB_STATE_DIR: stateDir, NATS_URL: '', REDIS_URL: '', NATS_USER: '', NATS_PASSWORD: '', FB_INVENTORY: '', FB_SITE: '', FB_LAB_URL: '', ...extra };
+}

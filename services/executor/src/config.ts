@@ -4,7 +4,8 @@ import { baseConfigSchema } from '@firebreak/shared';
 const int = (min: number) => z.coerce.number().int().min(min);
 
 export const executorConfigSchema = baseConfigSchema.extend({
-  FB_INVENTORY: z.string().min(1).describe('path of the inventory file, e.g. /etc/firebreak/inventory.yaml'),
+  /** Without it, the inventory `firebreak inventory import` stored in Redis. */
+  FB_INVENTORY: z.string().min(1).optional().describe('path of the inventory file, e.g. /etc/firebreak/inventory.yaml'),
   /** Commands this executor works on at once. */
   FB_EXEC_CONCURRENCY: int(1).default(64),
   FB_EXEC_PER_KIND: int(1).default(32),

@@ -1,4 +1,4 @@
-import { loadInventoryFile, type ServiceContext } from '@firebreak/shared';
+import { loadServiceInventory, type ServiceContext } from '@firebreak/shared';
 import type { ExecutorConfig } from './config.ts';
 import { InventoryCommandDrivers } from './drivers/command-drivers.ts';
 import { startExecutor } from './executor.ts';
@@ -10,7 +10,7 @@ export { InventoryCommandDrivers } from './drivers/command-drivers.ts';
 
 export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => Promise<void>> {
   const { config, logger, bus, store } = ctx;
-  const inventory = await loadInventoryFile(config.FB_INVENTORY);
+  const { inventory, source } = await loadServiceInventory({ file: config.FB_INVENTORY, store: ctx.store });
   const executor = await startExecutor({
     inventory,
     bus,
@@ -25,6 +25,6 @@ export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => 
     limits: { perKind: {}, defaultPerKind: config.FB_EXEC_PER_KIND, perDevice: config.FB_EXEC_PER_DEVICE },
     retry: { initialMs: config.FB_EXEC_RETRY_INITIAL_MS, maxMs: config.FB_EXEC_RETRY_MAX_MS },
   });
-  logger.info({ hosts: inventory.hosts.length }, 'consuming commands');
+  logger.info({ inventory: source, hosts: inventory.hosts.length }, 'consuming commands');
   return () => executor.stop();
 }

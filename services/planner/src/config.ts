@@ -4,7 +4,7 @@ import { baseConfigSchema } from '@firebreak/shared';
 const int = (min: number) => z.coerce.number().int().min(min);
 
 export const plannerConfigSchema = baseConfigSchema.extend({
-  FB_INVENTORY: z.string().min(1).describe('path of the inventory file, e.g. /etc/firebreak/inventory.yaml'),
+  FB_INVENTORY: z.string().min(1).optional().describe('path of the inventory file, e.g. /etc/firebreak/inventory.yaml'),
   /** The leader lease: a dead planner's site is taken over within this long. */
   FB_PLANNER_LEASE_MS: int(300).default(10_000),
   FB_STEP_TIMEOUT_MS: int(100).default(120_000),

@@ -1,4 +1,4 @@
-import { loadInventoryFile, topics, type ServiceContext } from '@firebreak/shared';
+import { loadServiceInventory, topics, type ServiceContext } from '@firebreak/shared';
 import type { PlannerConfig } from './config.ts';
 import { createBusEffects } from './effects/index.ts';
 import { IncidentManager } from './incident-manager.ts';
@@ -16,7 +16,7 @@ const durables = { hostFailed: 'planner-host-failed', hostRecovered: 'planner-ho
 
 export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => Promise<void>> {
   const { config, logger, bus, store } = ctx;
-  const inventory = await loadInventoryFile(config.FB_INVENTORY);
+  const { inventory, source } = await loadServiceInventory({ file: config.FB_INVENTORY, store });
   const site = config.FB_SITE;
   const mine = (s: string): boolean => s === site;
   const election: LeaderElection = new LeaderElection({
@@ -55,7 +55,7 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
         bus.consume({ topic: topics.drillStart, durable: durables.drillStart, handler: async (e) => void manager.onDrillStart(e) }),
         bus.consume({ topic: topics.drillStop, durable: durables.drillStop, handler: async (e) => void manager.onDrillStop(e.drillId) }),
       ]);
-      logger.info({ site, hosts: inventory.hosts.length, servers: inventory.servers.length }, 'planning for the site');
+      logger.info({ site, inventory: source, hosts: inventory.hosts.length, servers: inventory.servers.length }, 'planning for the site');
       return async () => {
         await readiness.stop();
         await Promise.all(consumers.map((c) => c.stop()));
