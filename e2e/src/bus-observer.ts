@@ -23,7 +23,8 @@ export class BusObserver {
 
   private constructor(private readonly subscriptions: CoreSubscription[]) {}
 
-  static async start(bus: Bus): Promise<BusObserver> {
+  /** `heartbeats: false` skips reading every heartbeat (a benchmark's 10,000 a second would load its process). */
+  static async start(bus: Bus, options: { heartbeats?: boolean } = {}): Promise<BusObserver> {
     const subscriptions: CoreSubscription[] = [];
     const observer = new BusObserver(subscriptions);
     subscriptions.push(
@@ -32,6 +33,9 @@ export class BusObserver {
         list.push(p);
         observer.incidents.set(p.incidentId, list);
       }),
+    );
+    if (options.heartbeats === false) return observer;
+    subscriptions.push(
       await bus.subscribeCore(topics.heartbeats, (hb) => {
         const at = Date.now();
         observer.hostHeartbeats.set(hb.host, at);

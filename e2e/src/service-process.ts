@@ -23,9 +23,12 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
+// Resolved from here, so services start wherever the test runs from.
+const tsxLoader = import.meta.resolve('tsx');
+
 export function startServiceProcess(service: ServiceName, label: string, env: NodeJS.ProcessEnv): ServiceProcess {
   const entry = fileURLToPath(import.meta.resolve(`@firebreak/${service}/main`));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['--import', tsxLoader, entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters = new Set<(line: string) => void>();
   for (const stream of [child.stdout, child.stderr]) {

@@ -81,9 +81,17 @@ const secret = (): string => randomBytes(12).toString('base64url');
  */
 async function relocate(addresses: string[]): Promise<Map<string, string>> {
   const moved = new Map<string, string>();
+  // The kernel picks free ports at random: among hundreds, some would repeat before any is bound.
+  const taken = new Set<number>();
+  const uniquePort = async (): Promise<number> => {
+    let port = await freePort();
+    while (taken.has(port)) port = await freePort();
+    taken.add(port);
+    return port;
+  };
   for (const address of new Set(addresses)) {
     const url = /^https?:\/\//.test(address);
-    moved.set(address, url ? `http://127.0.0.1:${await freePort()}` : `127.0.0.1:${await freePort()}`);
+    moved.set(address, url ? `http://127.0.0.1:${await uniquePort()}` : `127.0.0.1:${await uniquePort()}`);
   }
   return moved;
 }
