@@ -139,7 +139,7 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
     void investigate(
       info.host,
       // A host expected but never heard from: its epoch is when the wait began.
-      heard ? info.lastHeartbeatAt : info.receivedAt,
+      heard ? info.lastHeartbeatAt : Math.floor(info.receivedAt),
       { lastHeartbeatAt: heard ? info.lastHeartbeatAt : null, missedHeartbeats: info.missed, ...(info.phi !== undefined && { phi: info.phi }) },
       'heartbeat-lost',
     );

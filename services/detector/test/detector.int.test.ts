@@ -169,3 +169,23 @@ test('detector - two detectors side by side: planners see each failure once', as
   }
   assert.equal(stored.length, 1);
 });
+
+test('detector - a detector started after a host died still reports it (hosts that run a server are expected from the start)', async () => {
+  const host = running('r1')[0];
+  assert.ok(host);
+  lab.faults.killHost(host);
+  await new Promise((r) => setTimeout(r, INTERVAL * 2));
+  const { trapPort: _traps, ...rest } = options;
+  // No BMC polling: the heartbeat deadline alone must notice it.
+  const late = await startDetector({ ...rest, detectorId: 'd3', bmcPollIntervalMs: 0 });
+  detectors.push(late);
+  await waitFor(
+    `d3's host.failed for ${host}`,
+    () => about(host, subjects.hostEvent('failed')).some((v) => (v.body as { detector?: string }).detector === 'd3'),
+    INTERVAL * MISSED * 2 + 3_000,
+  );
+  const verdict = about(host, subjects.hostEvent('failed')).find((v) => (v.body as { detector?: string }).detector === 'd3');
+  assert.equal((verdict?.body.evidence as { lastHeartbeatAt?: unknown }).lastHeartbeatAt, null, 'it never heard the host: no last heartbeat claimed');
+  await late.stop();
+  detectors.splice(detectors.indexOf(late), 1);
+});
