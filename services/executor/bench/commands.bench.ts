@@ -15,7 +15,7 @@
  *     the result cost on top of talking to the device.
  * Each run uses fresh command ids; the figures are medians over the runs.
  *
- *   npm run bench -w @firebreak/executor -- [--runs 5] [--commands 4000] [--size row]
+ *   npm run bench -w @firebreak/executor -- [--runs 5] [--commands 6000] [--size row]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -41,7 +41,7 @@ const self = fileURLToPath(import.meta.url);
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
-    commands: { type: 'string', default: '4000' },
+    commands: { type: 'string', default: '6000' },
     size: { type: 'string', default: 'row' },
     'lab-child': { type: 'string' },
   },
@@ -87,7 +87,8 @@ async function main(): Promise<void> {
   const inventory = await loadInventoryFile(inventoryPath);
   const bus = await connectBus({ url: nats.url, name: 'executor-bench' });
   await ensureStreams(bus.jsm);
-  const executor = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('../src/main.ts', import.meta.url))], {
+  // FB_BENCH_EXECUTOR_ARGS: extra node flags for the executor, e.g. --cpu-prof to profile it.
+  const executor = spawn(process.execPath, [...process.execArgv, ...(process.env.FB_BENCH_EXECUTOR_ARGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(new URL('../src/main.ts', import.meta.url))], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, NATS_URL: nats.url, REDIS_URL: redis.url, FB_INVENTORY: inventoryPath, LOG_LEVEL: 'warn', SERVICE_INSTANCE_ID: 'bench' },
   });

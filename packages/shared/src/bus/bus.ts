@@ -671,8 +671,11 @@ export class Bus {
       const handled = this.process(msg, rt).finally(() => inFlight.delete(handled));
       inFlight.add(handled);
     };
+    // Pull in batches: a busy consumer waits for a quarter of its slots to free up, so it makes
+    // one pull per batch rather than one per finished message (each pull is a request and a reply).
+    const batch = Math.max(1, Math.floor(concurrency / 4));
     while (!rt.abort.signal.aborted && !this.nc.isClosed()) {
-      if (inFlight.size >= concurrency) {
+      if (inFlight.size > 0 && concurrency - inFlight.size < batch) {
         await Promise.race(inFlight);
         continue;
       }
