@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectBus, freePort, type Bus } from '@firebreak/shared';
-import { startNats, startRedis, type TestServer } from '@firebreak/shared/testing';
+import { freeUdpPort, startNats, startRedis, type TestServer } from '@firebreak/shared/testing';
 import { startLab, type Lab, type LabOptions } from '@firebreak/lab';
 import { BusObserver } from './bus-observer.ts';
 import { startServiceProcess, type ServiceName, type ServiceProcess } from './service-process.ts';
@@ -72,21 +72,20 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
 
     const bootDir = await mkdtemp(join(tmpdir(), 'fb-e2e-boot-'));
     stops.push(() => rm(bootDir, { recursive: true, force: true }));
-    const bootListen = `127.0.0.1:${await freePort()}`;
-    const bootUrl = `http://${bootListen}`;
-    const trapPort = await freePort();
-
     const lab = await startLab({
       natsUrl: nats.url,
       size: options.size ?? 'tiny',
       seed: options.seed ?? 1,
-      bootServiceUrl: bootUrl,
-      trapReceivers: [`127.0.0.1:${trapPort}`],
       powerDelayMs: 50,
       bootDelayMs: 300,
       heartbeatPeriodMs: 250,
       ...options.lab,
     });
+    // Ports chosen once the lab holds its hundreds: a port picked earlier could be handed to one of them.
+    const bootListen = `127.0.0.1:${await freePort()}`;
+    const bootUrl = `http://${bootListen}`;
+    const trapPort = await freeUdpPort();
+    lab.configure({ bootServiceUrl: bootUrl, trapReceivers: [`127.0.0.1:${trapPort}`] });
     stops.push(() => lab.stop());
 
     const bus = await connectBus({ url: nats.url, name: 'firebreak-e2e' });

@@ -8,9 +8,6 @@ import type { IncidentProgress, Inventory } from '@firebreak/shared';
 import { isFinal, renderReport } from './incident-view.ts';
 import type { LiveView } from './live-view.ts';
 
-/** The planner gives a dead BMC this long before fencing on the fabric; a burned rack's BMCs never answer. */
-export const DEMO_BMC_FENCE_TIMEOUT_MS = '3000';
-
 const SETTLE_MS = 3_000;
 const READY_TIMEOUT_MS = 120_000;
 const RECOVERY_TIMEOUT_MS = 300_000;

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { connectBus, freePort, type Bus } from '@firebreak/shared';
-import { DEMO_BMC_FENCE_TIMEOUT_MS, runDemo, type DemoOutcome } from './demo.ts';
+import { connectBus, freePort, freeUdpPort, type Bus } from '@firebreak/shared';
+import { runDemo, type DemoOutcome } from './demo.ts';
 import { printLab, startLabWithInfrastructure, type LabCommandOptions } from './lab.ts';
 import { stateDir } from './lab-state.ts';
 import { LiveView } from './live-view.ts';
@@ -50,16 +50,14 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 export async function up(options: UpOptions): Promise<number> {
+  const running = await startLabWithInfrastructure(options);
+  // Chosen once the lab holds its ports (hundreds in a big lab), so none is handed out twice.
   // The lab's switches send their link traps to the detector.
-  const trapPort = await freePort();
+  const trapPort = await freeUdpPort();
   // Recovered hosts PXE-boot from the boot service the executor configures.
   const bootListen = `127.0.0.1:${await freePort()}`;
   const bootUrl = `http://${bootListen}`;
-  const running = await startLabWithInfrastructure({
-    ...options,
-    bootServiceUrl: options.bootServiceUrl ?? bootUrl,
-    trapReceivers: [...(options.trapReceivers ?? []), `127.0.0.1:${trapPort}`],
-  });
+  running.lab.configure({ bootServiceUrl: options.bootServiceUrl ?? bootUrl, trapReceivers: [...(options.trapReceivers ?? []), `127.0.0.1:${trapPort}`] });
   printLab(running.lab);
   const d = running.lab.describe();
 
@@ -73,12 +71,6 @@ export async function up(options: UpOptions): Promise<number> {
     FB_BOOT_LISTEN: bootListen,
     FB_BOOT_SERVICE_URL: bootUrl,
   };
-  if (options.demo && !process.env.FB_BMC_FENCE_TIMEOUT_MS) {
-    env.FB_BMC_FENCE_TIMEOUT_MS = DEMO_BMC_FENCE_TIMEOUT_MS;
-    console.log(
-      `firebreak: demo: FB_BMC_FENCE_TIMEOUT_MS=${DEMO_BMC_FENCE_TIMEOUT_MS} for the planner (a burned rack's BMCs never answer; the default waits 15 s before fencing on the fabric)`,
-    );
-  }
 
   const dir = stateDir();
   await mkdir(dir, { recursive: true });

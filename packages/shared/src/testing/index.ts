@@ -3,4 +3,4 @@ export { freePort } from '../embedded-servers.ts';
 export * from './otlp-receiver.ts';
 export * from './samples.ts';
 export * from './wait-for.ts';
-export * from './free-udp-port.ts';
+export { freeUdpPort } from '../free-udp-port.ts';
