@@ -114,21 +114,28 @@ export class SanRestStorageDriver implements StorageDriver {
 
   async revokeAll(initiator: string, signal: AbortSignal): Promise<StepResult> {
     const id = parseInitiator(initiator);
-    const masked = (await this.luns(signal)).filter((l) => includes(l.initiators, id)).map((l) => l.id);
+    const masked = await this.#maskedTo(id, signal);
     if (masked.length > 0) await this.#call('DELETE', `/initiators/${enc(id)}`, signal);
     const how = masked.length > 0 ? `revoked ${masked.join(', ')}` : 'already fenced';
     return this.#settle(signal, `${id} fenced from every LUN on ${this.#array.id}`, how, async () => {
-      const still = (await this.luns(signal)).filter((l) => includes(l.initiators, id)).map((l) => l.id);
+      const still = await this.#maskedTo(id, signal);
       for (const lun of masked) if (!still.includes(lun) && (await this.canSee(id, lun, signal))) still.push(lun);
       return still.length === 0 ? undefined : `${id} still sees ${still.join(', ')}`;
     });
   }
 
   async list(initiator: string | undefined, signal: AbortSignal): Promise<string[]> {
-    const luns = await this.luns(signal);
-    if (initiator === undefined) return luns.map((l) => l.id);
-    const id = parseInitiator(initiator);
-    return luns.filter((l) => includes(l.initiators, id)).map((l) => l.id);
+    if (initiator === undefined) return (await this.luns(signal)).map((l) => l.id);
+    return this.#maskedTo(parseInitiator(initiator), signal);
+  }
+
+  /** The LUNs masked to one initiator: one small answer, not the array's whole LUN list (thousands on a big array). */
+  async #maskedTo(initiator: string, signal: AbortSignal): Promise<string[]> {
+    const path = `/initiators/${enc(initiator)}`;
+    const { body } = await this.#call('GET', path, signal);
+    const luns = (body as { luns?: unknown } | undefined)?.luns;
+    if (!isStrings(luns)) throw this.#malformed(`GET ${path}`, 'no "luns" list');
+    return luns;
   }
 
   /** Every LUN of the array with its masking. */

@@ -142,10 +142,18 @@ export async function startSanSimulator(world: World, options: SanSimulatorOptio
       });
     }
     if (collection === 'initiators' && id !== undefined && seg.length === 2) {
+      const mineOnly = (): Set<string> => new Set([...luns.values()].filter((l) => l.array === arrayId).map((l) => l.id));
       return methods(req, {
+        // The LUNs masked to one initiator on this array: a fence's check without listing every LUN.
+        GET: () => {
+          const initiator = parseInitiator(id);
+          const mine = mineOnly();
+          recorder.record('san', 'list-initiator-luns', { countOnly: true });
+          sendJson(res, 200, { array: arrayId, initiator, luns: world.lunsVisibleTo(initiator).filter((l) => mine.has(l)).sort() });
+        },
         DELETE: () => {
           const initiator = parseInitiator(id);
-          const mine = new Set([...luns.values()].filter((l) => l.array === arrayId).map((l) => l.id));
+          const mine = mineOnly();
           const revoked = world.revokeAll(initiator, mine).sort();
           sendJson(res, 200, { array: arrayId, initiator, revoked });
         },
