@@ -16,7 +16,9 @@ export const LabState = z.object({
 export type LabState = z.infer<typeof LabState>;
 
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.FB_STATE_DIR ?? '.firebreak');
+  // Under `npm start` (or any npm script) the command runs in its package's folder; INIT_CWD is
+  // where the user typed it, so `npx firebreak burn` from that same folder finds the lab.
+  return resolve(env.INIT_CWD ?? process.cwd(), env.FB_STATE_DIR ?? '.firebreak');
 }
 
 const statePath = (dir: string): string => join(dir, 'lab.json');
