@@ -6,11 +6,12 @@
  */
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { createActor, type Actor } from 'xstate';
-import type { DomainFailed, DrillStart, HostFailed, HostRecovered, Inventory, Logger, ServerReport, Store } from '@firebreak/shared';
+import type { DomainFailed, DrillStart, FailureDomain, HostFailed, HostRecovered, Inventory, Logger, ServerReport, Store } from '@firebreak/shared';
 import type { IncidentEffects } from './incident/effects.ts';
 import { boundIncidentMachine, type IncidentActorOptions } from './incident/incident-actors.ts';
 import { hostsOfPlan, INCIDENT_MACHINE_ID, INCIDENT_MACHINE_VERSION, type IncidentContext, type IncidentInput } from './incident/incident.machine.ts';
 import { incidentProgress, serverTimings } from './incident/incident-progress.ts';
+import { siteDomains } from './failure-domains.ts';
 import { currentTraceCarrier, traceContextOf, tracedEffects, type TraceCarrier } from './effects/traced-effects.ts';
 
 const identity = { machineId: INCIDENT_MACHINE_ID, machineVersion: INCIDENT_MACHINE_VERSION };
@@ -139,7 +140,7 @@ export class IncidentManager {
 
   onDomainFailed(event: DomainFailed): void {
     // A domain whose BMCs are gone burned whole, its unheard spares too; otherwise only hosts that ran a server are known dead.
-    const gone = event.causes.includes('bmc-unreachable') ? [...event.hosts, ...this.hostsOfDomain(event.domain.kind, event.domain.id)] : event.hosts.filter((h) => this.runsServer(h));
+    const gone = event.causes.includes('bmc-unreachable') ? [...event.hosts, ...this.hostsOfDomain(event.domain)] : event.hosts.filter((h) => this.runsServer(h));
     for (const h of gone) this.down.add(h);
     const bmcGone = event.causes.includes('bmc-unreachable') ? event.hosts : [];
     this.failure(`inc-${event.domain.kind}-${event.domain.id}-${event.epoch}`, event.domain.site, event.hosts, bmcGone, event.firstFailureAt, event.detectedAt);
@@ -148,7 +149,7 @@ export class IncidentManager {
   onDrillStart(event: DrillStart): void {
     const id = `drill-${event.drillId}`;
     if (this.open.has(id)) return;
-    const hosts = 'hosts' in event.scope ? event.scope.hosts : this.hostsOfDomain(event.scope.domain.kind, event.scope.domain.id);
+    const hosts = 'hosts' in event.scope ? event.scope.hosts : this.hostsOfDomain(event.scope.domain);
     const site = 'hosts' in event.scope ? event.scope.site : event.scope.domain.site;
     this.start({
       ...this.baseInput(id, site, hosts, [], event.requestedAt, event.requestedAt),
@@ -301,7 +302,8 @@ export class IncidentManager {
     return [...new Set(hosts.map((h) => this.rackOf.get(h)).filter((r): r is string => r !== undefined))].sort();
   }
 
-  private hostsOfDomain(kind: string, id: string): string[] {
-    return this.options.inventory.hosts.filter((h) => (kind === 'rack' ? h.rack === id : kind === 'pdu' ? h.pdu === id : kind === 'tor' ? h.tor === id : h.site === id)).map((h) => h.id);
+  /** A domain's hosts as the detector correlates them (a host's PDU and ToR are its rack's unless it names its own). */
+  private hostsOfDomain(domain: FailureDomain): string[] {
+    return (siteDomains(this.options.inventory, domain.site).hostsOf(domain) ?? []).map((h) => h.id);
   }
 }

@@ -1,3 +1,3 @@
-export { siteDomains, domainKey, type SiteDomains } from './failure-domains.ts';
+export { siteDomains, domainKey, type SiteDomains } from '../failure-domains.ts';
 export { readinessReport, readinessRun, type ReadinessInput, type ReadinessRun } from './readiness.ts';
 export { startReadiness, type ReadinessService, type ReadinessServiceOptions } from './readiness-service.ts';
