@@ -50,15 +50,21 @@ test('a rack failure is one trace from detection to the last power-on, across de
   assert.deepEqual([...otherTraces], [detection.traceId], "every command of the incident runs in the incident's one trace");
 
   // Each power-on is linked, parent by parent, up to the detector's verdict.
-  const byId = new Map(inTrace().map((s) => [s.spanId, s]));
-  for (const span of powerOns()) {
-    const chain: string[] = [];
-    let at: ReceivedSpan | undefined = span;
-    while (at && at.spanId !== detection.spanId) {
-      chain.push(`${serviceOf(at)}:${at.name}`);
-      at = at.parentSpanId === undefined ? undefined : byId.get(at.parentSpanId);
-    }
-    assert.ok(at, `power-on on ${String(span.attributes['firebreak.device'])} reaches the detection span: ${chain.join(' ← ')}`);
-  }
+  // The three services export on their own schedules, so a link may still be in flight.
+  const brokenChains = (): string[] => {
+    const byId = new Map(inTrace().map((s) => [s.spanId, s]));
+    return powerOns().flatMap((span) => {
+      const chain: string[] = [];
+      let at: ReceivedSpan | undefined = span;
+      while (at && at.spanId !== detection.spanId) {
+        chain.push(`${serviceOf(at)}:${at.name}`);
+        at = at.parentSpanId === undefined ? undefined : byId.get(at.parentSpanId);
+      }
+      return at ? [] : [`power-on on ${String(span.attributes['firebreak.device'])} stops at ${chain.join(' ← ')}`];
+    });
+  };
+  await waitFor('every power-on linked up to the detection span', () => brokenChains().length === 0, 15_000).catch(() =>
+    assert.fail(`not linked to the detection span:\n${brokenChains().join('\n')}`),
+  );
   t.diagnostic(`${inTrace().length} spans in the incident trace from ${[...services].join(', ')}`);
 });
