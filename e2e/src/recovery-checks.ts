@@ -83,25 +83,32 @@ export function eventsSince(lab: Lab, sinceSeq: number): LabEvent[] {
   return lab.recorder.events({ sinceSeq });
 }
 
-/** When the host was fenced: powered off by its BMC, or cut off the fabric (a port shut or all its storage revoked). */
-function fenceSeq(events: readonly LabEvent[], host: string): number | undefined {
-  return events.find(
+/**
+ * Whether `host` could no longer write to `lun` by event `seq`: its access to
+ * the LUN was revoked on the SAN, or its BMC was told to power it off and it
+ * was off (its last power change before `seq` was to off).
+ */
+function fencedFrom(events: readonly LabEvent[], host: string, lun: string, seq: number): boolean {
+  const before = events.filter((e) => e.seq < seq && e.host === host);
+  const revoked = before.some(
     (e) =>
-      e.host === host &&
-      ((e.source === 'bmc' && e.action === 'power-off') ||
-        (e.source === 'san' && e.action === 'revoke-all') ||
-        (e.source === 'switch' && e.action === 'set-admin' && e.detail?.['admin'] === 'down')),
-  )?.seq;
+      (e.source === 'san' && e.action === 'revoke' && e.detail?.['lun'] === lun) ||
+      (e.source === 'san' && e.action === 'revoke-all' && Array.isArray(e.detail?.['luns']) && (e.detail['luns'] as unknown[]).includes(lun)),
+  );
+  if (revoked) return true;
+  const askedOff = before.some((e) => e.source === 'bmc' && e.action === 'power-off');
+  const lastPower = before.filter((e) => e.source === 'host' && (e.action === 'powered-on' || e.action === 'powered-off')).at(-1);
+  return askedOff && lastPower?.action === 'powered-off';
 }
 
-/** No LUN of a lost server is granted to any host before the server's former host was fenced. */
+/** No LUN of a lost server is granted to any host before the server's former host was fenced from that LUN. */
 export function checkFencedBeforeGrant(events: readonly LabEvent[], lost: readonly LostServer[]): string[] {
   const problems: string[] = [];
   for (const { server, formerHost } of lost) {
-    const fenced = fenceSeq(events, formerHost);
     for (const grant of events.filter((e) => e.source === 'san' && e.action === 'grant' && server.luns.includes(String(e.detail?.['lun'])))) {
-      if (fenced === undefined || grant.seq < fenced) {
-        problems.push(`${server.id}: LUN ${String(grant.detail?.['lun'])} granted to ${grant.host ?? '?'} (event ${grant.seq}) before ${formerHost} was fenced (${fenced ?? 'never'})`);
+      const lun = String(grant.detail?.['lun']);
+      if (!fencedFrom(events, formerHost, lun, grant.seq)) {
+        problems.push(`${server.id}: LUN ${lun} granted to ${grant.host ?? '?'} (event ${grant.seq}) while ${formerHost} was neither revoked from it nor powered off by its BMC`);
       }
     }
   }
