@@ -118,6 +118,31 @@ describe('redfish', () => {
     });
   });
 
+  test('redfish - the lab counts the requests each BMC endpoint has in hand at once', async () => {
+    const a = bmcOf('h1').address;
+    const b = bmcOf('h3').address;
+    const onA = await Promise.all(['h1', 'h2', 'h4'].map((h) => driver(h, { auth: 'basic' })));
+    const onB = await driver('h3', { auth: 'basic' });
+    const slow = ['h1', 'h2', 'h3', 'h4'];
+    for (const h of slow) world.host(h).bmc.extraLatencyMs = 150;
+    try {
+      world.recorder.resetPeaks();
+      await Promise.all([...onA, onB].map((d) => d.status(signal())));
+    } finally {
+      for (const h of slow) world.host(h).bmc.extraLatencyMs = 0;
+    }
+    assert.equal(world.recorder.peakInFlight('bmc', a), 3, 'three slow reads at once on endpoint A');
+    assert.equal(world.recorder.peakInFlight('bmc', b), 1);
+    assert.equal(world.recorder.peakInFlight('bmc'), 4, 'all endpoints together');
+    assert.equal(world.recorder.counters()[`bmc in-flight-peak ${a}`], 3, 'peaks are counters too (GET /v1/counters)');
+
+    // Everything was answered: a new peak starts from nothing in hand.
+    world.recorder.resetPeaks();
+    assert.equal(world.recorder.peakInFlight('bmc', a), 0);
+    await onA[0]?.status(signal());
+    assert.equal(world.recorder.peakInFlight('bmc', a), 1, 'one request at a time');
+  });
+
   test('redfish - power on and off land after the delay and are read back', async () => {
     const d = await driver('h2');
     const rt = world.host('h2');

@@ -4,7 +4,9 @@
  * They behave like strict real BMCs rather than the easiest server: verified
  * TLS with a certificate made at start, session or basic auth, 411 for a
  * chunked body, resets that land after a delay, and the fault knobs of each
- * host's `bmc` runtime (unreachable, slow, failing).
+ * host's `bmc` runtime (unreachable, slow, failing). Each endpoint's
+ * requests in hand are counted (`recorder.peakInFlight('bmc', address)`), so
+ * a test sees the concurrency a BMC got, not what a client believes it sent.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -64,7 +66,11 @@ export async function startBmcSimulator(world: World, options: BmcSimulatorOptio
   const servers: Server[] = [];
   try {
     for (const ep of models) {
-      const server = createServer({ key: cert.keyPem, cert: cert.certPem }, (req, res) => void serve(shared, ep, req, res));
+      const server = createServer({ key: cert.keyPem, cert: cert.certPem }, (req, res) => {
+        // Counted from arrival until answered or dropped: what the BMC itself has in hand.
+        const done = world.recorder.inFlight('bmc', ep.address);
+        void serve(shared, ep, req, res).finally(done);
+      });
       servers.push(server);
       await listen(server, ep);
     }
