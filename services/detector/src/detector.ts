@@ -61,6 +61,7 @@ function serverHosts(inventory: Inventory): Set<string> {
 export async function startDetector(options: DetectorOptions): Promise<Detector> {
   const { inventory, bus, logger, detectorId } = options;
   const hostsById = new Map(inventory.hosts.map((h) => [h.id, h]));
+  const expected = serverHosts(inventory);
   const verdicts = new VerdictPublisher(bus, logger);
   const metrics = new DetectorMetrics();
   const doubts = new Map<string, Doubt>();
@@ -111,6 +112,18 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
     },
   });
 
+  /**
+   * An idle machine its BMC says was switched off (a spare a drill gave back, a
+   * repurposable host being repurposed) has failed nobody: stop expecting its
+   * heartbeats until it is heard again. True when that is what happened.
+   */
+  const switchedOffIdle = (hostId: string, cause: FailureCause): boolean => {
+    if (cause !== 'bmc-power-off' || expected.has(hostId) || tracker.serverOf(hostId) !== null) return false;
+    tracker.disarm(hostId);
+    logger.info({ host: hostId }, 'idle host switched off; no longer expecting its heartbeats');
+    return true;
+  };
+
   /** Asks the BMC, then reports the host isolated or hands the failure to the correlator. */
   const investigate = async (hostId: string, epoch: number, evidence: Evidence, fallbackCause: FailureCause): Promise<void> => {
     const host = hostsById.get(hostId);
@@ -120,6 +133,10 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
     const bmc: BmcEvidence = await prober.probe(hostId);
     if (doubts.get(hostId) !== doubt) return; // it came back while we asked
     const verdict = classify(bmc);
+    if (verdict.kind === 'failed' && switchedOffIdle(hostId, verdict.cause)) {
+      doubts.delete(hostId);
+      return;
+    }
     const full: Evidence = { ...evidence, bmc };
     if (verdict.kind === 'suspect') {
       doubt.state = 'suspect';
@@ -189,7 +206,7 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
     },
   );
   // Hosts that run a server must heartbeat, whether or not one is heard before they die.
-  tracker.expect(serverHosts(inventory));
+  tracker.expect(expected);
   tracker.start();
   metrics.observe(() => tracker.stats());
 
@@ -204,7 +221,7 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
           isExpectedOn: (id) => tracker.isArmed(id) && !tracker.isExpired(id),
           logger,
           onUnhealthy: (hostId, bmc, cause) => {
-            if (doubts.has(hostId)) return;
+            if (doubts.has(hostId) || switchedOffIdle(hostId, cause)) return;
             const lastBeat = lastBeatOf(hostId);
             const epoch = Math.floor((lastBeat ?? Date.now()) / BMC_EPOCH_BUCKET_MS) * BMC_EPOCH_BUCKET_MS;
             doubts.set(hostId, { state: 'pending', epoch, since: Date.now() });

@@ -189,3 +189,28 @@ test('detector - a detector started after a host died still reports it (hosts th
   await late.stop();
   detectors.splice(detectors.indexOf(late), 1);
 });
+
+test('detector - an idle host switched off (its BMC answers and says off) fails nobody: no verdict', async () => {
+  // A host no earlier test touched, so silence below is this detector's decision.
+  const idle = [...lab.world.allHosts()].find(
+    (h) => h.host.role === 'repurposable' && h.phase === 'running' && h.server === null && !verdicts.some((v) => v.body.host === h.host.id || v.body.hosts?.includes(h.host.id)),
+  )?.host.id;
+  assert.ok(idle, 'the lab has an untouched repurposable host running its own work');
+  const since = Date.now();
+  lab.faults.killHost(idle);
+  await new Promise((r) => setTimeout(r, INTERVAL * MISSED * 3));
+  assert.deepEqual(
+    verdicts.filter((v) => v.at >= since && (v.body.host === idle || v.body.hosts?.includes(idle))).map((v) => v.subject),
+    [],
+    'no failed, suspect or recovered verdict for a machine nobody depends on',
+  );
+  // Heard again, it is watched again: a later silence with the BMC gone is a failure.
+  lab.world.setPower(idle, 'on');
+  await waitFor(`${idle} heartbeats again`, () => lab.world.host(idle).phase === 'running', 5_000);
+  await new Promise((r) => setTimeout(r, INTERVAL * 2));
+  lab.faults.setBmc(idle, { mode: 'unreachable' });
+  lab.faults.isolateHost(idle);
+  await waitFor(`host.failed for ${idle} once its BMC is gone too`, () => about(idle, subjects.hostEvent('failed')).some((v) => v.at >= since), 5_000);
+  lab.faults.isolateHost(idle, false);
+  lab.faults.setBmc(idle, { mode: 'ok' });
+});

@@ -225,6 +225,19 @@ export class HeartbeatTracker {
     }
   }
 
+  /**
+   * Stops expecting heartbeats from a host (an idle machine switched off on
+   * purpose): idle again until it is next heard from, which arms it afresh.
+   */
+  disarm(hostId: string): void {
+    const i = this.byId.get(hostId);
+    if (i === undefined || this.state[i] === IDLE) return;
+    if (this.state[i] === EXPIRED) this.expired--;
+    this.armed--;
+    this.state[i] = IDLE;
+    this.wheel.cancel(i);
+  }
+
   /** Expires every host whose deadline is ≤ now. start() calls it every slotMs. */
   tick(now: number = this.clock()): void {
     this.tickNow = now;
@@ -255,6 +268,12 @@ export class HeartbeatTracker {
     const i = this.byId.get(hostId);
     if (i === undefined || this.state[i] === IDLE) return Number.NaN;
     return this.sentAt[i] as number;
+  }
+
+  /** The server identity the host's last heartbeat carried; null for none (or never heard). */
+  serverOf(hostId: string): string | null {
+    const i = this.byId.get(hostId);
+    return i === undefined ? null : (this.servers[i] ?? null);
   }
 
   isExpired(hostId: string): boolean {
