@@ -1,79 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createActor, type SnapshotFrom } from 'xstate';
-import type { Command, CommandResult } from '@firebreak/shared';
-import type { ClaimOutcome, HeartbeatWanted, IncidentEffects } from '../src/incident/effects.ts';
 import { boundIncidentMachine, type IncidentActorOptions } from '../src/incident/incident-actors.ts';
 import type { IncidentInput, incidentMachine } from '../src/incident/incident.machine.ts';
 import { referenceScenario } from '../src/placement/testing/reference-scenario.ts';
-
-/**
- * Effects with the failure modes of the real ones: commands can fail by rule,
- * results are recorded like FB_RESULTS (a command already answered is not
- * published again), leases are exclusive, heartbeats come only for hosts that
- * were powered on.
- */
-class FakeEffects implements IncidentEffects {
-  readonly published: Command[] = [];
-  readonly stored = new Map<string, CommandResult>();
-  readonly leases = new Map<string, string>();
-  readonly poweredOn = new Set<string>();
-  failWhen: (c: Command) => string | undefined = () => undefined;
-
-  async runCommands(commands: readonly Command[]): Promise<CommandResult[]> {
-    await new Promise((r) => setImmediate(r));
-    return commands.map((c) => {
-      const stored = this.stored.get(c.commandId);
-      if (stored) return stored;
-      this.published.push(c);
-      const error = this.failWhen(c);
-      if (!error && c.kind === 'power' && c.action === 'on') this.poweredOn.add(c.host);
-      const result: CommandResult = {
-        commandId: c.commandId,
-        incidentId: c.incidentId,
-        kind: c.kind,
-        outcome: error ? 'failed' : 'succeeded',
-        attempts: 1,
-        startedAt: 0,
-        finishedAt: 0,
-        executor: 'fake',
-        replayed: false,
-        ...(error && { error: { code: 'permanent', message: error, retryable: false } }),
-      };
-      this.stored.set(c.commandId, result);
-      return result;
-    });
-  }
-
-  async waitForHeartbeat(wanted: HeartbeatWanted, signal: AbortSignal): Promise<number> {
-    await new Promise((r) => setImmediate(r));
-    if (this.poweredOn.has(wanted.host)) return Date.now();
-    return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
-  }
-
-  async claimHosts(incidentId: string, hosts: readonly string[]): Promise<ClaimOutcome> {
-    const owner = `incident:${incidentId}`;
-    const out: ClaimOutcome = { claimed: [], lost: [] };
-    for (const host of hosts) {
-      const holder = this.leases.get(host) ?? owner;
-      this.leases.set(host, holder);
-      if (holder === owner) out.claimed.push(host);
-      else out.lost.push({ host, holder });
-    }
-    return out;
-  }
-
-  async releaseHosts(incidentId: string, hosts: readonly string[]): Promise<void> {
-    for (const host of hosts) if (this.leases.get(host) === `incident:${incidentId}`) this.leases.delete(host);
-  }
-
-  publishProgress(): void {}
-
-  /** Index of the first published command matching, or -1. */
-  first(match: (c: Command) => boolean): number {
-    return this.published.findIndex(match);
-  }
-}
+import { FakeEffects, refused, succeeded } from './fake-effects.ts';
 
 const scenario = referenceScenario();
 const burnedHosts = scenario.inventory.hosts.filter((h) => h.rack === 'r9').map((h) => h.id);
@@ -156,7 +87,7 @@ test('incident machine - every dead host is fenced (BMC power-off) before any st
 
 test('incident machine - a burned rack whose BMCs fail is fenced on the fabric: ports shut and LUNs revoked before any grant', async () => {
   const effects = new FakeEffects();
-  effects.failWhen = (c) => (c.kind === 'power' && burnedHosts.includes(c.host) ? 'BMC unreachable' : undefined);
+  effects.answer = (c) => (c.kind === 'power' && burnedHosts.includes(c.host) ? refused('BMC unreachable') : succeeded);
   const end = await runToEnd(createActor(machineWith(effects), { input: incidentInput() }));
   assert.equal(end.value, 'degraded');
   const firstGrant = effects.first((c) => c.kind === 'storage' && c.action === 'grant');
@@ -172,7 +103,7 @@ test('incident machine - a burned rack whose BMCs fail is fenced on the fabric: 
 test('incident machine - servers whose old host cannot be fenced at all get no storage and are reported', async () => {
   const effects = new FakeEffects();
   const stuck = burnedHosts[0] as string;
-  effects.failWhen = (c) => ('host' in c && c.host === stuck && (c.kind === 'power' || c.kind === 'net') ? 'unreachable' : undefined);
+  effects.answer = (c) => ('host' in c && c.host === stuck && (c.kind === 'power' || c.kind === 'net') ? refused('unreachable') : succeeded);
   const end = await runToEnd(createActor(machineWith(effects), { input: incidentInput() }));
   const server = scenario.servers[0] as string;
   assert.equal(end.context.fence[stuck], 'failed');
@@ -196,9 +127,9 @@ test('incident machine - a failing step is retried, then its finished steps are 
   const effects = new FakeEffects();
   // Every network change on the host chosen for db-01 fails.
   let victim: string | undefined;
-  effects.failWhen = (c) => {
+  effects.answer = (c) => {
     if (c.kind === 'storage' && c.action === 'grant' && c.lun === 'db-01-san-a') victim = c.host;
-    return c.kind === 'net' && c.action !== 'shut' && c.host === victim ? 'switch refused the VLAN' : undefined;
+    return c.kind === 'net' && c.action !== 'shut' && c.host === victim ? refused('switch refused the VLAN') : succeeded;
   };
   const end = await runToEnd(createActor(machineWith(effects), { input: incidentInput() }));
   assert.ok(victim);
@@ -212,28 +143,40 @@ test('incident machine - a failing step is retried, then its finished steps are 
   assert.match(end.context.unrecovered.find((u) => u.server === 'db-01')?.reason ?? '', /switch refused the VLAN/);
 });
 
-test('incident machine - restored from a snapshot mid-recovery, it finishes without re-issuing finished commands', async () => {
+test('incident machine - resumed from its snapshot after a crash, it asks again only for what was in flight, and nothing runs twice', async () => {
   const effects = new FakeEffects();
-  const machine = machineWith(effects);
-  const first = createActor(machine, { input: incidentInput() });
-  const snapshot = await new Promise<unknown>((resolve) => {
+  const first = createActor(machineWith(effects), { input: incidentInput() });
+  const crashedAt = new Promise<void>((resolve) => {
     const sub = first.subscribe((s) => {
-      // Some targets are part-way through.
+      // Some targets are part-way through their steps.
       if (s.matches('recovering') && effects.published.filter((c) => c.kind === 'boot').length >= 3) {
         sub.unsubscribe();
-        resolve(JSON.parse(JSON.stringify(first.getPersistedSnapshot())));
+        effects.crash();
+        resolve();
       }
     });
-    first.start();
   });
+  first.start();
+  await crashedAt;
+  // Whatever reached the planner before the crash is in the snapshot; commands published but unanswered stay in flight.
+  await new Promise((r) => setTimeout(r, 50));
+  const snapshot: unknown = JSON.parse(JSON.stringify(first.getPersistedSnapshot()));
   first.stop();
-  const publishedBefore = effects.published.length;
+  const askedBefore = effects.published.length;
+  const finished = new Set(effects.delivered);
+  const inFlight = new Set(effects.published.map((c) => c.commandId).filter((id) => !finished.has(id)));
+  assert.ok(finished.size > 0 && inFlight.size > 0, 'the crash came mid-recovery');
+
+  effects.restart();
   const end = await runToEnd(createActor(machineWith(effects), { snapshot: snapshot as never, input: incidentInput() }));
   assert.equal(end.value, 'degraded');
   assert.equal(Object.values(end.context.targets).filter((t) => t.status === 'done').length, 16);
-  const ids = effects.published.map((c) => c.commandId);
-  assert.equal(new Set(ids).size, ids.length, 'no command was published twice');
-  assert.ok(effects.published.length > publishedBefore, 'the resumed incident went on');
+  const before = new Set(effects.published.slice(0, askedBefore).map((c) => c.commandId));
+  const askedAgain = new Set(effects.published.slice(askedBefore).map((c) => c.commandId).filter((id) => before.has(id)));
+  assert.deepEqual([...askedAgain].filter((id) => finished.has(id)), [], 'no finished command was issued again');
+  assert.deepEqual([...askedAgain].sort(), [...inFlight].sort(), 'every command in flight at the crash was asked for again');
+  assert.deepEqual([...effects.executions].filter(([, n]) => n !== 1), [], 'each command ran once: those in flight were answered from their recorded results');
+  assert.ok(effects.published.length > askedBefore + askedAgain.size, 'the resumed incident went on to new steps');
 });
 
 test('incident machine - failures that overlap an open incident join it before claiming', async () => {
