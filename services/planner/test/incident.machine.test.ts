@@ -56,6 +56,8 @@ function runToEnd(actor: ReturnType<typeof createActor<ReturnType<typeof machine
   });
 }
 
+const sequence = (effects: FakeEffects, host: string): string[] => effects.published.filter((c) => 'host' in c && c.host === host).map((c) => `${c.kind} ${c.action}`);
+
 test('incident machine - the reference scenario: 20 servers lost, 10 hosts → 8 on bare metal, 2 hypervisors with 6 VMs, 6 reported', async () => {
   const effects = new FakeEffects();
   const end = await runToEnd(createActor(machineWith(effects), { input: incidentInput() }));
@@ -123,24 +125,42 @@ test('incident machine - a lost race for a host re-plans without it', async () =
   assert.equal(effects.leases.get('r1-h01'), 'incident:other');
 });
 
-test('incident machine - a failing step is retried, then its finished steps are undone and the host released', async () => {
+test('incident machine - a failing step is retried, then the steps done are undone in reverse order and the host released', async () => {
   const effects = new FakeEffects();
-  // Every network change on the host chosen for db-01 fails.
+  // The BMC of the host chosen for db-01 refuses to power it on, after its storage, network and boot were set up.
   let victim: string | undefined;
   effects.answer = (c) => {
     if (c.kind === 'storage' && c.action === 'grant' && c.lun === 'db-01-san-a') victim = c.host;
-    return c.kind === 'net' && c.action !== 'shut' && c.host === victim ? refused('switch refused the VLAN') : succeeded;
+    return c.kind === 'power' && c.action === 'on' && c.host === victim ? refused('BMC refused the power-on') : succeeded;
   };
   const end = await runToEnd(createActor(machineWith(effects), { input: incidentInput() }));
   assert.ok(victim);
   assert.equal(end.context.targets['db-01']?.status, 'failed');
-  const netAttempts = new Set(effects.published.filter((c) => c.kind === 'net' && c.host === victim && c.action !== 'shut').map((c) => c.attempt));
-  assert.deepEqual([...netAttempts].sort(), [1, 2], 'two attempts, each with its own command id');
-  const revoke = effects.first((c) => c.kind === 'storage' && c.action === 'revoke' && c.host === victim);
-  const grant = effects.first((c) => c.kind === 'storage' && c.action === 'grant' && c.host === victim);
-  assert.ok(revoke > grant, 'the grant was compensated');
+  const onVictim = effects.published.filter((c) => 'host' in c && c.host === victim);
+  assert.deepEqual(
+    sequence(effects, victim),
+    [
+      'power off', // prepare
+      'storage grant',
+      'net access',
+      'boot configure',
+      'power pxe-once',
+      'power on',
+      'power on', // the retry
+      // Compensation, last step first: boot config cleared, ports shut, LUN revoked.
+      'boot clear',
+      'net shut',
+      'storage revoke',
+    ],
+  );
+  const powerOns = onVictim.filter((c) => c.kind === 'power' && c.action === 'on');
+  assert.deepEqual(powerOns.map((c) => c.attempt), [1, 2]);
+  assert.notEqual(powerOns[0]?.commandId, powerOns[1]?.commandId, 'the retry is a new command');
+  const grant = onVictim.find((c) => c.kind === 'storage' && c.action === 'grant');
+  const revoke = onVictim.find((c) => c.kind === 'storage' && c.action === 'revoke');
+  assert.equal(revoke?.kind === 'storage' && revoke.lun, grant?.kind === 'storage' && grant.lun, 'the LUN granted is the one revoked');
   assert.equal(effects.leases.has(victim), false, 'the host went back');
-  assert.match(end.context.unrecovered.find((u) => u.server === 'db-01')?.reason ?? '', /switch refused the VLAN/);
+  assert.match(end.context.unrecovered.find((u) => u.server === 'db-01')?.reason ?? '', /BMC refused the power-on/);
 });
 
 test('incident machine - resumed from its snapshot after a crash, it asks again only for what was in flight, and nothing runs twice', async () => {
