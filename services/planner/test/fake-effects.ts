@@ -48,6 +48,8 @@ export class FakeEffects implements IncidentEffects {
   /** Hosts whose OS never comes up: powered on, never heard from. */
   readonly silent = new Set<string>();
   readonly progress: IncidentProgress[] = [];
+  /** Every wait for a heartbeat, in order. */
+  readonly heartbeatWaits: HeartbeatWanted[] = [];
   /** How the executor answers a command; by default it succeeds at once. */
   answer: (c: Command) => Answer | Promise<Answer> = () => succeeded;
   /** Commands the executor is carrying out: the same id published again is the same execution (JetStream dedupes by id). */
@@ -76,6 +78,7 @@ export class FakeEffects implements IncidentEffects {
   }
 
   async waitForHeartbeat(wanted: HeartbeatWanted, signal: AbortSignal): Promise<number> {
+    this.heartbeatWaits.push(wanted);
     if (this.crashed) return never();
     await new Promise((r) => setImmediate(r));
     if (this.poweredOn.has(wanted.host) && !this.silent.has(wanted.host)) return Date.now();

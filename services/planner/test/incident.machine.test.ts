@@ -4,7 +4,7 @@ import { createActor, type SnapshotFrom } from 'xstate';
 import { boundIncidentMachine, type IncidentActorOptions } from '../src/incident/incident-actors.ts';
 import type { IncidentInput, incidentMachine } from '../src/incident/incident.machine.ts';
 import { referenceScenario } from '../src/placement/testing/reference-scenario.ts';
-import { FakeEffects, refused, succeeded } from './fake-effects.ts';
+import { FakeEffects, hungUntilDeadline, refused, succeeded, unanswered } from './fake-effects.ts';
 
 const scenario = referenceScenario();
 const burnedHosts = scenario.inventory.hosts.filter((h) => h.rack === 'r9').map((h) => h.id);
@@ -54,6 +54,17 @@ function runToEnd(actor: ReturnType<typeof createActor<ReturnType<typeof machine
     });
     actor.start();
   });
+}
+
+/** Fails unless `work` settles within `ms`; its timer also keeps the process alive while only abort timers are pending. */
+async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`did not end within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const sequence = (effects: FakeEffects, host: string): string[] => effects.published.filter((c) => 'host' in c && c.host === host).map((c) => `${c.kind} ${c.action}`);
@@ -161,6 +172,70 @@ test('incident machine - a failing step is retried, then the steps done are undo
   assert.equal(revoke?.kind === 'storage' && revoke.lun, grant?.kind === 'storage' && grant.lun, 'the LUN granted is the one revoked');
   assert.equal(effects.leases.has(victim), false, 'the host went back');
   assert.match(end.context.unrecovered.find((u) => u.server === 'db-01')?.reason ?? '', /BMC refused the power-on/);
+});
+
+test('incident machine - a server whose heartbeat never comes times out on each attempt, then is given up and undone in bounded time', async () => {
+  const effects = new FakeEffects();
+  // db-01's new host powers on, but its OS never comes up.
+  let victim: string | undefined;
+  effects.answer = (c) => {
+    if (c.kind === 'storage' && c.action === 'grant' && c.lun === 'db-01-san-a') effects.silent.add((victim = c.host));
+    return succeeded;
+  };
+  const heartbeatTimeoutMs = 150;
+  const started = Date.now();
+  const end = await within(5_000, runToEnd(createActor(machineWith(effects, { heartbeatTimeoutMs }), { input: incidentInput({ maxAttempts: 2 }) })));
+  const took = Date.now() - started;
+  assert.ok(victim);
+  assert.equal(end.value, 'degraded');
+  assert.equal(end.context.targets['db-01']?.status, 'failed');
+  assert.match(end.context.unrecovered.find((u) => u.server === 'db-01')?.reason ?? '', /^heartbeat: .*timeout/);
+  assert.equal(effects.heartbeatWaits.filter((w) => w.server === 'db-01').length, 2, 'waited twice');
+  assert.deepEqual(sequence(effects, victim), [
+    'power off',
+    'storage grant',
+    'net access',
+    'boot configure',
+    'power pxe-once',
+    'power on',
+    // No heartbeat after two waits: every step is undone, last first.
+    'power off',
+    'boot clear',
+    'net shut',
+    'storage revoke',
+  ]);
+  assert.equal(effects.leases.has(victim), false, 'the host went back');
+  assert.ok(took >= 2 * heartbeatTimeoutMs, `gave each attempt its time (${took} ms)`);
+  // The other servers were not held up by it: all 15 others that could be placed are back.
+  assert.equal(Object.values(end.context.targets).filter((t) => t.status === 'done').length, 15);
+});
+
+test('incident machine - a step whose results never come times out, is retried under a new command id, and is undone when the retry times out too', async () => {
+  const effects = new FakeEffects();
+  let victim: string | undefined;
+  effects.answer = (c) => {
+    if (c.kind === 'storage' && c.action === 'grant' && c.lun === 'db-01-san-a') victim = c.host;
+    if (c.kind !== 'boot' || c.host !== victim) return succeeded;
+    // The first attempt's executor dies with the command: no result at all, the planner's own deadline ends the wait.
+    // The second reaches an executor, but the boot service hangs: the executor reports its deadline passed.
+    return c.attempt === 1 ? unanswered : hungUntilDeadline(c);
+  };
+  const stepTimeoutMs = 100;
+  // What the planner allows past a step's deadline for results still in transit.
+  const slackMs = 5_000;
+  const started = Date.now();
+  const end = await within(10_000, runToEnd(createActor(machineWith(effects, { stepTimeoutMs }), { input: incidentInput({ maxAttempts: 2 }) })));
+  const took = Date.now() - started;
+  assert.ok(victim);
+  assert.equal(end.context.targets['db-01']?.status, 'failed');
+  assert.match(end.context.unrecovered.find((u) => u.server === 'db-01')?.reason ?? '', /^boot: .*deadline passed/);
+  assert.deepEqual(sequence(effects, victim), ['power off', 'storage grant', 'net access', 'boot configure', 'power pxe-once', 'boot configure', 'power pxe-once', 'net shut', 'storage revoke']);
+  const configures = effects.published.filter((c) => c.kind === 'boot' && c.host === victim && c.action === 'configure');
+  assert.deepEqual(configures.map((c) => c.attempt), [1, 2]);
+  assert.notEqual(configures[0]?.commandId, configures[1]?.commandId);
+  assert.equal(effects.leases.has(victim), false, 'the host went back');
+  assert.ok(took >= stepTimeoutMs + slackMs, `the first attempt waited out its deadline (${took} ms)`);
+  assert.ok(took < 2 * (stepTimeoutMs + slackMs), `and the second did not need to (${took} ms)`);
 });
 
 test('incident machine - resumed from its snapshot after a crash, it asks again only for what was in flight, and nothing runs twice', async () => {
