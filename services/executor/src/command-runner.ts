@@ -45,7 +45,10 @@ export interface CommandRunnerOptions {
   results: ResultSink;
   executorId: string;
   logger: Logger;
-  /** Concurrent commands per kind, and per device whatever the kind. */
+  /**
+   * Concurrent commands per kind, and per device whatever the kind. Both bound
+   * this runner (one executor process) only; executors do not share them.
+   */
   limits: { perKind: Partial<Record<CommandKind, number>>; defaultPerKind: number; perDevice: number };
   retry: { initialMs: number; maxMs: number };
   clock?: () => number;

@@ -1,15 +1,37 @@
 import { z } from 'zod';
-import { baseConfigSchema } from '@firebreak/shared';
+import { baseConfigSchema, commandKinds, ConfigError, type CommandKind, type ConfigEnv } from '@firebreak/shared';
+import type { CommandRunnerOptions } from './command-runner.ts';
 
 const int = (min: number) => z.coerce.number().int().min(min);
+
+const PER_KIND = 'FB_EXEC_PER_KIND';
+const perKindVariable = (kind: CommandKind): string => `${PER_KIND}_${kind.toUpperCase()}`;
+const perKind = (kind: CommandKind) => int(1).optional().describe(`${kind} commands at once, a whole number ≥ 1; unset, ${PER_KIND} applies`);
 
 export const executorConfigSchema = baseConfigSchema.extend({
   /** Without it, the inventory `firebreak inventory import` stored in Redis. */
   FB_INVENTORY: z.string().min(1).optional().describe('path of the inventory file, e.g. /etc/firebreak/inventory.yaml'),
   /** Commands this executor works on at once. */
   FB_EXEC_CONCURRENCY: int(1).default(64),
+  /**
+   * Commands of one kind this executor runs at once, for every kind without
+   * its own FB_EXEC_PER_KIND_<KIND>. A kind at its limit keeps its further
+   * commands waiting in FB_EXEC_CONCURRENCY's slots: every kind shares the
+   * one FB_CMDS work queue, so other kinds' commands queued behind a burst
+   * larger than the slots wait for it.
+   */
   FB_EXEC_PER_KIND: int(1).default(32),
-  /** No BMC, switch or array gets more than this many requests at once from one executor. */
+  FB_EXEC_PER_KIND_POWER: perKind('power'),
+  FB_EXEC_PER_KIND_NET: perKind('net'),
+  FB_EXEC_PER_KIND_STORAGE: perKind('storage'),
+  FB_EXEC_PER_KIND_BOOT: perKind('boot'),
+  FB_EXEC_PER_KIND_VM: perKind('vm'),
+  /**
+   * No BMC, switch or array gets more than this many requests at once from
+   * one executor process. The bound is per process, not global: with N
+   * executors a device can get up to N × this at once. Making it global would
+   * cost a Redis round trip per command.
+   */
   FB_EXEC_PER_DEVICE: int(1).default(4),
   FB_EXEC_RETRY_INITIAL_MS: int(1).default(200),
   FB_EXEC_RETRY_MAX_MS: int(1).default(5_000),
@@ -18,3 +40,32 @@ export const executorConfigSchema = baseConfigSchema.extend({
   FB_DEVICE_TIMEOUT_MS: int(50).default(10_000),
 });
 export type ExecutorConfig = z.output<typeof executorConfigSchema>;
+
+/** The command runner's limits: FB_EXEC_PER_KIND for each kind unless its own variable overrides it. */
+export function executorLimits(config: ExecutorConfig): CommandRunnerOptions['limits'] {
+  const overrides: Record<CommandKind, number | undefined> = {
+    power: config.FB_EXEC_PER_KIND_POWER,
+    net: config.FB_EXEC_PER_KIND_NET,
+    storage: config.FB_EXEC_PER_KIND_STORAGE,
+    boot: config.FB_EXEC_PER_KIND_BOOT,
+    vm: config.FB_EXEC_PER_KIND_VM,
+  };
+  const perKind: Partial<Record<CommandKind, number>> = {};
+  for (const kind of commandKinds) {
+    const limit = overrides[kind];
+    if (limit !== undefined) perKind[kind] = limit;
+  }
+  return { perKind, defaultPerKind: config.FB_EXEC_PER_KIND, perDevice: config.FB_EXEC_PER_DEVICE };
+}
+
+/**
+ * The schema drops variables it does not know, so a misspelt kind
+ * (FB_EXEC_PER_KIND_SAN) would silently leave the default in force: refuse it.
+ */
+export function checkPerKindVariables(env: ConfigEnv = process.env): void {
+  const known = new Set(commandKinds.map(perKindVariable));
+  const unknown = Object.keys(env).filter((name) => name.startsWith(`${PER_KIND}_`) && !known.has(name) && env[name] !== undefined && env[name] !== '');
+  if (unknown.length === 0) return;
+  const lines = unknown.map((name) => `  ${name}: no command kind "${name.slice(PER_KIND.length + 1).toLowerCase()}"; the per-kind limits are ${[...known].join(', ')}`);
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}

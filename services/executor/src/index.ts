@@ -1,15 +1,16 @@
 import { loadServiceInventory, type ServiceContext } from '@firebreak/shared';
-import type { ExecutorConfig } from './config.ts';
+import { checkPerKindVariables, executorLimits, type ExecutorConfig } from './config.ts';
 import { InventoryCommandDrivers } from './drivers/command-drivers.ts';
 import { startExecutor } from './executor.ts';
 
-export { executorConfigSchema, type ExecutorConfig } from './config.ts';
+export { executorConfigSchema, executorLimits, checkPerKindVariables, type ExecutorConfig } from './config.ts';
 export { startExecutor, EXECUTOR_DURABLE, type Executor, type ExecutorOptions } from './executor.ts';
 export { CommandRunner, type CommandDrivers, type Execution, type ResultSink } from './command-runner.ts';
 export { InventoryCommandDrivers } from './drivers/command-drivers.ts';
 
 export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => Promise<void>> {
   const { config, logger, bus, store } = ctx;
+  checkPerKindVariables();
   const { inventory, source } = await loadServiceInventory({ file: config.FB_INVENTORY, store: ctx.store });
   const executor = await startExecutor({
     inventory,
@@ -22,7 +23,7 @@ export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => 
       ...(config.FB_BOOT_SERVICE_URL !== undefined && { bootServiceUrl: config.FB_BOOT_SERVICE_URL }),
     }),
     concurrency: config.FB_EXEC_CONCURRENCY,
-    limits: { perKind: {}, defaultPerKind: config.FB_EXEC_PER_KIND, perDevice: config.FB_EXEC_PER_DEVICE },
+    limits: executorLimits(config),
     retry: { initialMs: config.FB_EXEC_RETRY_INITIAL_MS, maxMs: config.FB_EXEC_RETRY_MAX_MS },
   });
   logger.info({ inventory: source, hosts: inventory.hosts.length }, 'consuming commands');

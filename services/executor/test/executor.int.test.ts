@@ -7,6 +7,7 @@ import {
   connectBus,
   createStore,
   ensureStreams,
+  loadConfig,
   subjects,
   topics,
   type Bus,
@@ -19,7 +20,7 @@ import {
 } from '@firebreak/shared';
 import { startNats, startRedis, waitFor, type TestServer } from '@firebreak/shared/testing';
 import { startLab, type Lab } from '@firebreak/lab';
-import { InventoryCommandDrivers, startExecutor, type Executor, type ExecutorOptions } from '../src/index.ts';
+import { executorConfigSchema, executorLimits, InventoryCommandDrivers, startExecutor, type Executor, type ExecutorOptions } from '../src/index.ts';
 
 let nats: TestServer;
 let redis: TestServer;
@@ -257,4 +258,46 @@ test('executor - net: an access VLAN command puts a spare on a server VLAN, read
   assert.equal(result?.outcome, 'succeeded', JSON.stringify(result));
   assert.equal((result?.observed as { pvid?: number }).pvid, vlan);
   assert.equal(lab.world.hostOnVlan(spare.id, vlan), true);
+});
+
+test('executor - per-kind: a power burst never has more than its limit at the BMCs, while net commands in hand go ahead', async () => {
+  await executor.stop();
+  const config = loadConfig(executorConfigSchema, { NATS_URL: nats.url, REDIS_URL: redis.url, FB_EXEC_PER_KIND: '16', FB_EXEC_PER_KIND_POWER: '2', FB_EXEC_PER_DEVICE: '4' });
+  executor = await startTestExecutor('e-kinds', executorLimits(config));
+  // Two hosts on each of the three racks' BMCs: at 4 per device they would allow 12 power requests at once.
+  const hosts = lab.inventory.racks.flatMap((r) => lab.inventory.hosts.filter((h) => h.rack === r.id && h.role === 'production').slice(0, 2).map((h) => h.id));
+  assert.equal(new Set(hosts.map((id) => lab.inventory.hosts.find((h) => h.id === id)?.bmc.address)).size, 3);
+  const vlan = lab.inventory.vlans[0]?.id;
+  assert.ok(vlan !== undefined);
+  const now = Date.now();
+  const net: NetCommand[] = lab.inventory.hosts
+    .filter((h) => h.role === 'spare')
+    .flatMap((h) => (h.nics[0] ? [{ host: h.id, nic: h.nics[0] }] : []))
+    .map(({ host, nic }) => ({ kind: 'net', action: 'access', vlan, switch: nic.switch, port: nic.port, host, site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 }));
+  assert.ok(net.length > 0);
+  const power = Array.from({ length: 30 }, (_, i) => powerCommand(hosts[i % hosts.length] ?? '', 'status', { fencingToken: 20 }));
+  for (const h of hosts) lab.faults.setBmc(h, { mode: 'slow', latencyMs: 100 });
+  try {
+    lab.recorder.resetPeaks();
+    // The net commands go in among the first 16 (its concurrency) the executor takes from the shared queue:
+    // the power limit must not hold them up. Net commands queued behind a power burst larger than that
+    // do wait for it, since every kind shares the one FB_CMDS durable (see FB_EXEC_PER_KIND).
+    for (const c of power.slice(0, 6)) await send(c);
+    for (const c of net) await bus.publish(topics.command('net'), c, { msgId: randomUUID() });
+    for (const c of power.slice(6)) await send(c);
+
+    await waitFor('the net results', () => net.every((c) => results.has(c.commandId)), 5_000);
+    const powerDone = power.filter((c) => results.has(c.commandId)).length;
+    assert.ok(powerDone < power.length / 2, `the net commands waited for ${powerDone} of ${power.length} power commands`);
+    for (const c of net) assert.equal(results.get(c.commandId)?.[0]?.outcome, 'succeeded', JSON.stringify(results.get(c.commandId)));
+
+    await waitFor('the power results', () => power.every((c) => results.has(c.commandId)), 20_000);
+    assert.ok(power.every((c) => results.get(c.commandId)?.[0]?.outcome === 'succeeded'));
+    // Counted by the BMCs: every endpoint's requests in hand, added up.
+    const peak = lab.recorder.peakInFlight('bmc');
+    assert.ok(peak <= 2, `the BMCs had ${peak} power requests in hand at once; FB_EXEC_PER_KIND_POWER is 2`);
+    assert.equal(peak, 2, 'the burst did press on the limit');
+  } finally {
+    for (const h of hosts) lab.faults.setBmc(h, { mode: 'ok' });
+  }
 });
