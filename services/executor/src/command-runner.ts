@@ -4,7 +4,7 @@
  *   1. the fencing token is checked (a deposed planner is refused);
  *   2. an idempotency record is claimed: a command whose result is recorded
  *      returns that result without touching hardware (a redelivery after a
- *      crash between effect and ack);
+ *      crash between record and ack); one still pending runs again (see below);
  *   3. the driver ensures the state, retrying transient errors with backoff
  *      until the command's deadline;
  *   4. the result is recorded, then published; only then does the handler
@@ -56,6 +56,9 @@ export interface CommandRunnerOptions {
 
 const tracer = trace.getTracer('firebreak-executor');
 
+/** The idempotency record of one command. */
+export const idempotencyKey = (commandId: string): string => `cmd-${commandId}`;
+
 export class CommandRunner {
   private readonly kindLimiters = new Map<CommandKind, KeyedLimiter>();
   readonly deviceLimiter: KeyedLimiter;
@@ -70,7 +73,7 @@ export class CommandRunner {
   async handle(command: Command, deliveries: number): Promise<CommandResult> {
     const startedAt = this.clock();
     const { store } = this.options;
-    const key = `cmd-${command.commandId}`;
+    const key = idempotencyKey(command.commandId);
 
     const fence = await store.fencing.check(command.site, command.fencingToken);
     if (!fence.accepted) {
@@ -91,7 +94,12 @@ export class CommandRunner {
       this.options.logger.info({ commandId: command.commandId, deliveries }, 'command already carried out; replaying its result');
       return replay;
     }
-    // A pending record means an earlier delivery died mid-way; drivers set state, so running again is safe.
+    // A pending record: an earlier delivery began this command and never recorded a result. A handler
+    // keeps its message with progress acks, so it came back because that executor died or lost its
+    // connection, and whether its effect reached the device is unknown: the command runs again. That is
+    // harmless because drivers ensure a state, never toggle: they read the device and act only where the
+    // state does not hold yet, so a second run finds it held and reads it back for the result
+    // (executor.int.test.ts, "killed after the effect but before recording it").
 
     const device = this.options.drivers.deviceOf(command);
     return this.kindLimiter(command.kind).run(command.kind, () => this.deviceLimiter.run(device, () => this.execute(command, device, startedAt, key)));

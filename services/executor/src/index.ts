@@ -5,7 +5,7 @@ import { startExecutor } from './executor.ts';
 
 export { executorConfigSchema, executorLimits, checkPerKindVariables, type ExecutorConfig } from './config.ts';
 export { startExecutor, EXECUTOR_DURABLE, type Executor, type ExecutorOptions } from './executor.ts';
-export { CommandRunner, type CommandDrivers, type Execution, type ResultSink } from './command-runner.ts';
+export { CommandRunner, idempotencyKey, type CommandDrivers, type Execution, type ResultSink } from './command-runner.ts';
 export { InventoryCommandDrivers } from './drivers/command-drivers.ts';
 
 export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => Promise<void>> {

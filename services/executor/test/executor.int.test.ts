@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { connect, StringCodec, type NatsConnection } from 'nats';
 import { pino } from 'pino';
 import {
+  CommandResult,
   connectBus,
   createStore,
   ensureStreams,
@@ -11,7 +14,6 @@ import {
   subjects,
   topics,
   type Bus,
-  type CommandResult,
   type NetCommand,
   type PowerCommand,
   type StorageCommand,
@@ -20,7 +22,7 @@ import {
 } from '@firebreak/shared';
 import { startNats, startRedis, waitFor, type TestServer } from '@firebreak/shared/testing';
 import { startLab, type Lab } from '@firebreak/lab';
-import { executorConfigSchema, executorLimits, InventoryCommandDrivers, startExecutor, type Executor, type ExecutorOptions } from '../src/index.ts';
+import { executorConfigSchema, executorLimits, idempotencyKey, InventoryCommandDrivers, startExecutor, type Executor, type ExecutorOptions } from '../src/index.ts';
 
 let nats: TestServer;
 let redis: TestServer;
@@ -32,7 +34,7 @@ let executor: Executor;
 const results = new Map<string, CommandResult[]>();
 const deadLetters: { subject: string; reason: string }[] = [];
 const sc = StringCodec();
-/** Short, so an unacked command comes back within the test. */
+/** Short, so a command whose executor died comes back within the test. */
 const ACK_WAIT_MS = 2_000;
 const DEFAULT_LIMITS: ExecutorOptions['limits'] = { perKind: {}, defaultPerKind: 16, perDevice: 2 };
 
@@ -127,6 +129,7 @@ test('executor - a command sent again after it was carried out replays its recor
   await send(cmd);
   await resultOf(cmd.commandId);
   // The same command under another message id, as a restarted planner re-sends it.
+  // (A crash between effect and ack is below: "killed after recording a result".)
   await send(cmd);
   const [first, again] = await resultOf(cmd.commandId, 2);
   assert.equal(again?.replayed, true);
@@ -300,4 +303,90 @@ test('executor - per-kind: a power burst never has more than its limit at the BM
   } finally {
     for (const h of hosts) lab.faults.setBmc(h, { mode: 'ok' });
   }
+});
+
+const crashingExecutorEntry = fileURLToPath(new URL('./fixtures/crashing-executor.ts', import.meta.url));
+
+/** A real executor in its own process that SIGKILLs itself at `crash` while running `commandId`. */
+async function runCrashingExecutor(crash: 'after-effect' | 'after-result', cmd: PowerCommand, executorId: string): Promise<void> {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), crashingExecutorEntry], {
+    env: {
+      ...process.env,
+      NATS_URL: nats.url,
+      REDIS_URL: redis.url,
+      FB_INVENTORY: lab.inventoryPath,
+      FB_CRASH: crash,
+      FB_CRASH_COMMAND: cmd.commandId,
+      FB_ACK_WAIT_MS: String(ACK_WAIT_MS),
+      SERVICE_INSTANCE_ID: executorId,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  child.once('exit', (code, signal) => (exit = { code, signal }));
+  try {
+    await waitFor('the crashing executor to consume', () => output.includes('ready\n') || exit !== undefined, 30_000);
+    assert.equal(exit, undefined, `the crashing executor exited before it was ready:\n${output}`);
+    await send(cmd);
+    await waitFor('the crashing executor to die', () => exit !== undefined, 15_000);
+    assert.deepEqual(exit, { code: null, signal: 'SIGKILL' }, output);
+  } finally {
+    if (exit === undefined) child.kill('SIGKILL');
+  }
+}
+
+test('executor - killed after recording a result but before the ack: the next executor replays it, and the BMC acted once', async () => {
+  const host = spares()[2];
+  assert.ok(host);
+  assert.equal(lab.world.host(host).power, 'off');
+  const cmd = powerCommand(host, 'on', { fencingToken: 20 });
+  // Only the doomed executor consumes, so it is the one that gets the command.
+  await executor.stop();
+  await runCrashingExecutor('after-result', cmd, 'doomed-1');
+
+  const [first] = await resultOf(cmd.commandId);
+  assert.equal(first?.executor, 'doomed-1');
+  assert.equal(first?.outcome, 'succeeded', JSON.stringify(first));
+  assert.deepEqual(await store.idempotency.get(idempotencyKey(cmd.commandId), CommandResult), { state: 'done', result: first });
+  assert.equal(lab.recorder.count('bmc', 'power-on', host), 1);
+  const reads = lab.recorder.count('bmc', 'get-system', host);
+
+  // Unacked, the command comes back after the ack wait, to whichever executor consumes then.
+  executor = await startTestExecutor('e2');
+  const [, again] = await resultOf(cmd.commandId, 2, 3 * ACK_WAIT_MS);
+  assert.deepEqual(again, { ...first, replayed: true }, 'the recorded result, published again');
+  assert.equal(lab.recorder.count('bmc', 'power-on', host), 1, 'one power-on at the BMC');
+  assert.equal(lab.recorder.count('bmc', 'get-system', host), reads, 'the redelivery did not touch the BMC');
+  assert.equal(lab.world.host(host).power, 'on');
+});
+
+test('executor - killed after the effect but before recording it: the redelivery runs again, finds the state held and reports it', async () => {
+  const host = spares()[2];
+  assert.ok(host);
+  assert.equal(lab.world.host(host).power, 'on');
+  const offs = lab.recorder.count('bmc', 'power-off', host);
+  const cmd = powerCommand(host, 'off', { fencingToken: 20 });
+  await executor.stop();
+  await runCrashingExecutor('after-effect', cmd, 'doomed-2');
+
+  assert.equal(lab.world.host(host).power, 'off', 'the BMC powered the host off before the executor died');
+  assert.equal(lab.recorder.count('bmc', 'power-off', host), offs + 1);
+  assert.deepEqual(await store.idempotency.get(idempotencyKey(cmd.commandId)), { state: 'pending' }, 'died before recording a result');
+  assert.equal(results.has(cmd.commandId), false, 'nothing was published');
+  const reads = lab.recorder.count('bmc', 'get-system', host);
+
+  executor = await startTestExecutor('e3');
+  const [result] = await resultOf(cmd.commandId, 1, 3 * ACK_WAIT_MS);
+  assert.equal(result?.outcome, 'succeeded', JSON.stringify(result));
+  assert.equal(result?.executor, 'e3', 'a fresh run, not a replay');
+  assert.equal(result?.replayed, false);
+  assert.deepEqual(result?.observed, { powerState: 'off', health: 'OK' });
+  assert.ok(lab.recorder.count('bmc', 'get-system', host) > reads, 'the second run went to the BMC');
+  // Ensured, not toggled: the state already held, so no second reset (a toggle would have powered it back on).
+  assert.equal(lab.recorder.count('bmc', 'power-off', host), offs + 1, 'one power-off at the BMC');
+  assert.equal(lab.world.host(host).power, 'off');
+  assert.deepEqual(await store.idempotency.get(idempotencyKey(cmd.commandId), CommandResult), { state: 'done', result }, 'the published result is the recorded one');
 });
