@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DomainFailed, HostFailed, HostRecovered, Inventory, type Bus, type Command, type CommandResult, type DomainReadiness, type ReadinessCheck, type ReadinessReport, type Store } from '@firebreak/shared';
+import { DomainFailed, HostFailed, HostRecovered, Inventory, type Bus, type Command, type CommandResult, type DomainReadiness, type ReadinessCheck, type ReadinessReport } from '@firebreak/shared';
 import { generateTopology } from '@firebreak/lab';
 import type { ClaimOutcome, HeartbeatWanted, IncidentEffects } from '../src/incident/effects.ts';
 import { IncidentManager, type FleetView } from '../src/incident-manager.ts';
@@ -8,6 +8,7 @@ import { planPlacement } from '../src/placement/index.ts';
 import { referenceScenario } from '../src/placement/testing/reference-scenario.ts';
 import { readinessReport, siteDomains, startReadiness } from '../src/readiness/index.ts';
 import { referenceFleet } from '../src/readiness/testing/reference-fleet.ts';
+import { memoryStore, quietLogger } from './fake-effects.ts';
 
 /** Effects that work, except that recovered servers' heartbeats wait for the test to let them through. */
 class GatedEffects implements IncidentEffects {
@@ -45,14 +46,6 @@ class GatedEffects implements IncidentEffects {
 
   publishProgress(): void {}
 }
-
-/** Snapshots kept in memory: enough for a manager that never restarts. */
-function memoryStore(): Store {
-  const saved = new Map<string, unknown>();
-  return { snapshots: { save: async (id: string, e: unknown) => void saved.set(id, e), close: async () => {}, listOpen: async () => [], load: async () => undefined } } as unknown as Store;
-}
-
-const quietLogger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never;
 
 function manager(inventory: Inventory, effects: IncidentEffects, onIncidentClosed?: (id: string) => void): IncidentManager {
   return new IncidentManager({
