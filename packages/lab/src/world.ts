@@ -34,6 +34,8 @@ export interface HostRuntime {
   phase: HostPhase;
   /** The server identity the host runs (or will boot from disk), null for none. */
   server: string | null;
+  /** It runs a drill's rehearsal of `server` (the boot script attached drill VLANs and clones). */
+  drill: boolean;
   /** The image the host runs (or will boot from disk), null when unknown (preemptible work, blank disk). */
   image: string | null;
   /** Why the last PXE boot failed. */
@@ -331,6 +333,7 @@ function initialRuntime(host: Host, images: Inventory['images']): HostRuntime {
     bootEnabled: 'Disabled',
     phase: on ? 'running' : 'off',
     server: null,
+    drill: false,
     image: hypervisorImage ?? null,
     bootError: null,
     isolated: false,

@@ -110,7 +110,7 @@ describe('host simulator', () => {
     const received = await listen('p1');
     await waitFor('three heartbeats from p1', () => received.length >= 3, 2_000);
     const [first, , third] = received;
-    assert.deepEqual({ ...first, seq: 0, sentAt: 0 }, { host: 'p1', site: 'dc1', rack: 'r1', server: 'db1', seq: 0, sentAt: 0 });
+    assert.deepEqual({ ...first, seq: 0, sentAt: 0 }, { host: 'p1', site: 'dc1', rack: 'r1', server: 'db1', drill: false, seq: 0, sentAt: 0 });
     assert.ok((third?.seq ?? 0) > (first?.seq ?? 0), 'seq increases');
     assert.ok(world.recorder.count('host', 'heartbeat', 'p1') >= 3);
   });

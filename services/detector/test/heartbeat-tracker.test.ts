@@ -316,7 +316,8 @@ test('detector heartbeat-tracker - start() drives expiry with one real timer, st
   const [a, b] = makeHosts(1, 2) as [TrackedHost, TrackedHost];
   const expired: string[] = [];
   const tracker = new HeartbeatTracker([a, b], {
-    mode: { kind: 'fixed', intervalMs: 20, missed: 2 },
+    // Wide margins (a 300 ms window, beats every 50 ms): the suite runs beside others on two cores.
+    mode: { kind: 'fixed', intervalMs: 100, missed: 3 },
     onExpired: (info) => expired.push(info.host),
     onResumed: () => undefined,
   });
@@ -329,14 +330,14 @@ test('detector heartbeat-tracker - start() drives expiry with one real timer, st
     beat(a, 1);
     beat(b, 1);
     for (let seq = 2; seq < 12; seq++) {
-      await sleep(15);
+      await sleep(50);
       beat(b, seq);
     }
     assert.deepEqual(expired, [a.id]);
   } finally {
     tracker.stop();
   }
-  await sleep(100);
+  await sleep(400);
   assert.deepEqual(expired, [a.id], 'no expiry once stopped');
 });
 
@@ -367,4 +368,22 @@ test('detector heartbeat-tracker - an expected host that is never heard from exp
     'never heard: no last heartbeat, the wait began at start',
   );
   assert.equal(h.tracker.isExpired(spare.id), false);
+});
+
+test('detector heartbeat-tracker - serverOf is the last server heard: a hypervisor\'s own beats do not hide its VMs, a drill rehearsal is no server, disarm forgets', () => {
+  const h = new Harness(makeHosts(1, 3));
+  const [hypervisor, drillHost, idle] = h.hosts as [TrackedHost, TrackedHost, TrackedHost];
+  h.beat(hypervisor, { server: null });
+  h.beat(hypervisor, { server: 'vm-db-01' });
+  h.beat(hypervisor, { server: null });
+  assert.equal(h.tracker.serverOf(hypervisor.id), 'vm-db-01');
+  h.beat(drillHost, { server: 'db-02', drill: true });
+  assert.equal(h.tracker.serverOf(drillHost.id), null);
+  h.beat(idle, { server: null });
+  assert.equal(h.tracker.serverOf(idle.id), null);
+  h.tracker.disarm(hypervisor.id);
+  assert.equal(h.tracker.isArmed(hypervisor.id), false);
+  assert.equal(h.tracker.serverOf(hypervisor.id), null);
+  h.advanceTo(T0 + 10_000);
+  assert.deepEqual(h.expired.map((e) => e.host).sort(), [drillHost.id, idle.id], 'a disarmed host does not expire');
 });

@@ -81,6 +81,7 @@ export function startHostSimulator(world: World, options: HostSimulatorOptions):
     message.seq++;
     message.sentAt = Date.now();
     message.server = rt.server;
+    message.drill = rt.drill;
     try {
       bus.publishCore(agent.topic, message);
       sent++;
@@ -99,7 +100,7 @@ export function startHostSimulator(world: World, options: HostSimulatorOptions):
     const agent: Agent = {
       rt,
       topic: topics.heartbeat(site, rack, id),
-      message: { host: id, site, rack, server: rt.server, seq: 0, sentAt: 0 },
+      message: { host: id, site, rack, server: rt.server, drill: rt.drill, seq: 0, sentAt: 0 },
       record: { host: id, countOnly: true },
       entry: undefined,
       generation: 0,
@@ -167,6 +168,7 @@ export function startHostSimulator(world: World, options: HostSimulatorOptions):
       return;
     }
     rt.server = hypervisor ? null : outcome.server;
+    rt.drill = !hypervisor && outcome.attach !== undefined;
     rt.image = outcome.image;
     rt.workload = null;
     rt.bootError = null;

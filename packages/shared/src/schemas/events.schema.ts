@@ -8,6 +8,8 @@ export const Heartbeat = z.object({
   rack: Id,
   /** The server identity this host currently runs, if any. */
   server: Id.nullable(),
+  /** True while the host runs a drill's rehearsal of that server (drill VLANs, cloned LUNs), not the server itself. */
+  drill: z.boolean().optional(),
   seq: z.number().int().nonnegative(),
   sentAt: EpochMs,
 });

@@ -188,8 +188,12 @@ export class HeartbeatTracker {
     this.receivedAt[i] = now;
     this.sentAt[i] = beat.sentAt;
     this.seq[i] = beat.seq;
+    // A drill's rehearsal is not the server: its host going dark fails nobody.
+    const server = beat.drill === true ? null : beat.server;
+    // The last server heard from the host since it was armed: a hypervisor's own
+    // beats (no server) interleave with its VMs' and must not hide them.
     // Keep the string already held when it is unchanged, so steady hosts retain nothing new.
-    if (this.servers[i] !== beat.server) this.servers[i] = beat.server;
+    if (server !== null && this.servers[i] !== server) this.servers[i] = server;
     // Only a gap between two beats of one live stretch is an inter-arrival time; an outage is not.
     // An expected host's first beat ends a wait, not an interval.
     if (this.phi !== undefined && state === ALIVE && heardBefore) this.phi.observe(i, now - previous);
@@ -201,7 +205,7 @@ export class HeartbeatTracker {
       return 'ok';
     }
     this.expired--;
-    this.options.onResumed({ host: host.id, downForMs: Math.max(0, Math.round(now - previous)), seq: beat.seq, server: beat.server });
+    this.options.onResumed({ host: host.id, downForMs: Math.max(0, Math.round(now - previous)), seq: beat.seq, server });
     return 'ok';
   }
 
@@ -235,6 +239,7 @@ export class HeartbeatTracker {
     if (this.state[i] === EXPIRED) this.expired--;
     this.armed--;
     this.state[i] = IDLE;
+    this.servers[i] = null;
     this.wheel.cancel(i);
   }
 
@@ -270,7 +275,7 @@ export class HeartbeatTracker {
     return this.sentAt[i] as number;
   }
 
-  /** The server identity the host's last heartbeat carried; null for none (or never heard). */
+  /** The last server identity the host's heartbeats carried since it was armed; null for none (or never heard). */
   serverOf(hostId: string): string | null {
     const i = this.byId.get(hostId);
     return i === undefined ? null : (this.servers[i] ?? null);
