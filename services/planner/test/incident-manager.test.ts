@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DomainFailed, HostFailed, type Command, type IncidentProgress, type Inventory } from '@firebreak/shared';
+import { DomainFailed, HostFailed, Inventory, type Command, type CommandResult, type HeartbeatWanted, type IncidentProgress } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
+import type { ClaimOutcome } from '../src/incident/effects.ts';
 import { IncidentManager } from '../src/incident-manager.ts';
+import { buildInventory } from '../src/placement/testing/placement-fixture.ts';
 import { referenceFleet } from '../src/readiness/testing/reference-fleet.ts';
 import { FakeEffects, memoryStore, quietLogger, succeeded } from './fake-effects.ts';
 
-function manager(inventory: Inventory, effects: FakeEffects, closed: string[]): IncidentManager {
+function manager(inventory: Inventory, effects: FakeEffects, closed: string[], clock?: () => number): IncidentManager {
   return new IncidentManager({
     inventory,
     store: memoryStore(),
@@ -16,6 +18,7 @@ function manager(inventory: Inventory, effects: FakeEffects, closed: string[]): 
     actor: { stepTimeoutMs: 5_000, heartbeatTimeoutMs: 5_000 },
     input: { retryBaseMs: 1 },
     onIncidentClosed: (id, outcome) => void closed.push(`${id} ${outcome}`),
+    ...(clock && { clock }),
   });
 }
 
@@ -130,5 +133,106 @@ test('incident manager - a failure already in an open incident (redelivered, fro
   assert.equal(effects.published.filter(fenceOf('r9-h01')).length, 1, 'fenced once: the duplicate did not restart the fence');
   const [server] = serversOn(['r9-h01']);
   assert.equal(effects.published.filter((c) => c.kind === 'storage' && c.action === 'grant' && c.lun.startsWith(`${server}-`)).length, 1, `${server} recovered once`);
+  await planner.stop();
+});
+
+/** Simulated time for the planner's clock: it moves only when a fake device or host takes its time. */
+class SimulatedTime {
+  constructor(public now: number) {}
+  advanceTo(at: number): void {
+    this.now = Math.max(this.now, at);
+  }
+}
+
+/**
+ * FakeEffects in simulated time: commands issued together finish together,
+ * each after its kind's duration; a host heartbeats a fixed time after its
+ * power-on; a host claim or release is a Redis round trip. The first claim
+ * loses its first host to an incident that claimed it a moment earlier.
+ */
+class TimedEffects extends FakeEffects {
+  static readonly durations: Record<string, number> = { 'power off': 1_500, 'storage grant': 800, 'net access': 2_000, 'boot configure': 500, 'power pxe-once': 500, 'power on': 1_200 };
+  static readonly osBootMs = 40_000;
+  private readonly poweredOnAt = new Map<string, number>();
+  private claims = 0;
+
+  constructor(private readonly time: SimulatedTime) {
+    super();
+  }
+
+  override async runCommands(commands: readonly Command[], signal: AbortSignal): Promise<CommandResult[]> {
+    const ends = commands.map((c) => c.issuedAt + (TimedEffects.durations[`${c.kind} ${c.action}`] ?? 0));
+    // Time passes once everything issued alongside these has been issued too.
+    await new Promise((r) => setImmediate(r));
+    this.time.advanceTo(Math.max(...ends));
+    for (const c of commands) if (c.kind === 'power' && c.action === 'on') this.poweredOnAt.set(c.host, this.time.now);
+    return super.runCommands(commands, signal);
+  }
+
+  override async waitForHeartbeat(wanted: HeartbeatWanted, signal: AbortSignal): Promise<number> {
+    await new Promise((r) => setImmediate(r));
+    const on = this.poweredOnAt.get(wanted.host);
+    if (on !== undefined) this.time.advanceTo(on + TimedEffects.osBootMs);
+    return super.waitForHeartbeat(wanted, signal);
+  }
+
+  override async claimHosts(incidentId: string, hosts: readonly string[]): Promise<ClaimOutcome> {
+    this.time.now += 30;
+    if (this.claims++ === 0 && hosts[0] !== undefined) this.leases.set(hosts[0], 'incident:another');
+    return super.claimHosts(incidentId, hosts);
+  }
+
+  override async releaseHosts(incidentId: string, hosts: readonly string[]): Promise<void> {
+    this.time.now += 10;
+    return super.releaseHosts(incidentId, hosts);
+  }
+}
+
+test('incident manager - the final report gives each server its detect, fence, plan and heartbeat times and its RTO against its target, to the millisecond', async (t) => {
+  // Rack r3 runs app-01 (x86) and arm-01 (aarch64); two x86 spares in r1 can take app-01, nothing can take arm-01.
+  const base = buildInventory({
+    hosts: [
+      { id: 'r3-h01', rack: 'r3', role: 'production' },
+      { id: 'r3-h02', rack: 'r3', role: 'production', arch: 'aarch64' },
+      { id: 'r1-h01', rack: 'r1' },
+      { id: 'r1-h02', rack: 'r1' },
+    ],
+    servers: [{ id: 'app-01', tier: 0 }, { id: 'arm-01', arch: 'aarch64' }],
+  });
+  const inventory = Inventory.parse({
+    ...base,
+    servers: base.servers.map((s) => ({ ...s, rtoSeconds: s.id === 'app-01' ? 60 : 300 })),
+    assignments: [
+      { server: 'app-01', mode: 'bare-metal', host: 'r3-h01' },
+      { server: 'arm-01', mode: 'bare-metal', host: 'r3-h02' },
+    ],
+  });
+  const firstFailureAt = 1_700_000_000_000;
+  const detectedAt = firstFailureAt + 4_000;
+  const time = new SimulatedTime(detectedAt);
+  // The machine stamps fence and plan times with Date.now: it reads the simulated time too.
+  t.mock.method(Date, 'now', () => time.now);
+  const effects = new TimedEffects(time);
+  const closed: string[] = [];
+  const planner = manager(inventory, effects, closed, () => time.now);
+
+  planner.onDomainFailed(rackFailed('r3', ['r3-h01', 'r3-h02'], 1, firstFailureAt, detectedAt));
+  // Polled on real timers: waitFor's deadline would read the simulated clock.
+  for (let waited = 0; closed.length === 0; waited += 5) {
+    assert.ok(waited < 10_000, 'the incident closes');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const final = finalReport(effects.progress, 'inc-rack-r3-1');
+  assert.equal(final?.phase, 'degraded');
+
+  const fenceMs = 1_500; // both BMCs power off at once
+  const planMs = 30 + 10; // the first plan's host went to another incident: its claim and release, then a second plan
+  const heartbeatMs = fenceMs + planMs + 30 /* claim */ + 1_500 /* prepare */ + 800 /* storage */ + 2_000 /* network */ + 500 /* boot */ + 1_200 /* power-on */ + 40_000; /* OS boot */
+  assert.deepEqual(final?.report, [
+    { server: 'app-01', outcome: 'recovered', detectMs: 4_000, fenceMs, planMs, heartbeatMs, rtoSeconds: (4_000 + heartbeatMs) / 1_000, rtoTargetSeconds: 60 },
+    { server: 'arm-01', outcome: 'unrecovered', detectMs: 4_000, fenceMs, planMs, heartbeatMs: null, rtoSeconds: null, rtoTargetSeconds: 300 },
+  ]);
+  assert.equal(final?.report?.[0]?.rtoSeconds, 51.57, 'app-01 back 51.57 s after it failed, within its 60 s target');
+  assert.match(final?.servers.find((s) => s.server === 'arm-01')?.message ?? '', /\S/, 'arm-01 says why it stayed down');
   await planner.stop();
 });
