@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { topics } from '@firebreak/shared';
+import { subjects, topics } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
 import { eventsSince, serversOn } from '../src/recovery-checks.ts';
 import { startSystem, type RunningSystem } from '../src/system.ts';
@@ -72,6 +72,11 @@ test('a drill recovers a rack on drill VLANs and cloned LUNs, leaves production 
     assert.ok(now - (observer.hostHeartbeats.get(formerHost) ?? 0) < 2_000, `${formerHost} (running ${server.id}) still heartbeats`);
   }
 
+  // Returned hosts go dark on purpose: the detector must not call that a failure.
+  const failedVerdicts: string[] = [];
+  const verdictSub = bus.nc.subscribe(subjects.hostEvent('failed'), {
+    callback: (_err, msg) => failedVerdicts.push((msg.json() as { host: string }).host),
+  });
   await bus.publish(topics.drillStop, { drillId, requestedBy: 'e2e', requestedAt: Date.now() });
   const final = await observer
     .waitForOutcome('the drill', (p) => p.incidentId === incidentId, 90_000)
@@ -96,6 +101,10 @@ test('a drill recovers a rack on drill VLANs and cloned LUNs, leaves production 
       assert.ok(!lab.world.hostOnVlan(host, vlan), `${host} left drill VLAN ${vlan}`);
     }
   }
+  // Past a whole detection window (4 × 250 ms) and the BMC check after it.
+  await new Promise((r) => setTimeout(r, 3_000));
+  verdictSub.unsubscribe();
+  assert.deepEqual(failedVerdicts.filter((h) => drillHosts.includes(h)), [], 'no host.failed for the hosts the drill gave back');
   const clones = events.filter((e) => e.source === 'san' && e.action === 'clone').map((e) => String(e.detail?.['clone']));
   assert.ok(clones.length > 0, 'the drill cloned LUNs');
   for (const clone of clones) assert.ok(!lab.world.hasLun(clone), `clone ${clone} was deleted`);

@@ -124,6 +124,8 @@ export interface VmSpec {
   mac: string;
   vlans: readonly number[];
   luns: readonly string[];
+  /** A drill's rehearsal of the server; kept in the domain's metadata so the guest can say so. */
+  drill?: boolean | undefined;
 }
 
 export type VmState = 'running' | 'stopped' | 'absent';

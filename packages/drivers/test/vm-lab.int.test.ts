@@ -209,11 +209,24 @@ describe('vm-lab', () => {
 
     await waitFor('heartbeats from db1 on hv2', () => beatsOf('db1', 'hv2', since).length >= 3, 3_000);
     const [beat] = beatsOf('db1', 'hv2', since);
-    assert.deepEqual({ ...beat, seq: 0, sentAt: 0 }, { host: 'hv2', site: 'dc1', rack: 'r2', server: 'db1', seq: 0, sentAt: 0 });
+    assert.deepEqual({ ...beat, seq: 0, sentAt: 0 }, { host: 'hv2', site: 'dc1', rack: 'r2', server: 'db1', drill: false, seq: 0, sentAt: 0 });
     // The hypervisor host heartbeats too, as itself with no server.
     assert.ok(f.heartbeats.some((hb) => hb.host === 'hv2' && hb.server === null && hb.sentAt > since));
     assert.equal(vmEvents('booted', 'hv2').at(-1)?.detail?.domain, 'db1');
     assert.ok(f.world.recorder.count('vm', 'heartbeat', 'hv2') >= 3);
+  });
+
+  test('vm-lab - a drill VM says so in its heartbeats, and its definition keeps the drill mark', async () => {
+    const vm = f.driver('hv2');
+    const rehearsal = { ...db1, name: 'db1-drill', mac: '52:54:00:f0:00:09', drill: true };
+    const since = Date.now();
+    assert.equal((await vm.define(rehearsal, signal())).done, true);
+    assert.equal((await vm.define(rehearsal, signal())).done, true, 'defining it again is a no-op, not a spec change');
+    assert.equal((await vm.start('db1-drill', signal())).done, true);
+    await waitFor('heartbeats from db1-drill on hv2', () => beatsOf('db1-drill', 'hv2', since).length > 0, 3_000);
+    assert.ok(beatsOf('db1-drill', 'hv2', since).every((hb) => hb.drill === true));
+    assert.equal((await vm.stop('db1-drill', signal())).done, true);
+    assert.equal((await vm.undefine('db1-drill', signal())).done, true);
   });
 
   test('vm-lab - without the trunk VLAN and the LUN the VM runs silently and the event log says why', async () => {

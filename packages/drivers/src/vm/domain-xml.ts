@@ -46,6 +46,8 @@ export interface DomainDefinition {
   /** LUN ids of `/dev/mapper/<lun>` disks; any other disk as its source path. */
   luns: string[];
   image: string | undefined;
+  /** A drill's rehearsal (Firebreak's `<metadata>`). */
+  drill: boolean;
 }
 
 export const DEFAULT_DOMAIN_TYPE = 'kvm';
@@ -104,7 +106,7 @@ export function renderDomainXml(spec: VmSpec, options: DomainXmlOptions = {}): s
     ...(options.uuid === undefined ? [] : [`  <uuid>${text(options.uuid)}</uuid>`]),
     `  <title>Firebreak server ${text(spec.name)}</title>`,
     `  <metadata>`,
-    `    <fb:vm xmlns:fb='${FIREBREAK_DOMAIN_NS}' image='${attr(spec.image)}'/>`,
+    `    <fb:vm xmlns:fb='${FIREBREAK_DOMAIN_NS}' image='${attr(spec.image)}'${spec.drill === true ? ` drill='true'` : ''}/>`,
     `  </metadata>`,
     `  <memory unit='KiB'>${kib}</memory>`,
     `  <currentMemory unit='KiB'>${kib}</currentMemory>`,
@@ -167,6 +169,7 @@ export function parseDomainXml(xml: string): DomainDefinition {
     vlans: vlansOf(interfaces[0] ?? ''),
     luns,
     image: ours === undefined ? undefined : attrOf(ours, 'image'),
+    drill: ours !== undefined && attrOf(ours, 'drill') === 'true',
   };
 }
 
@@ -181,6 +184,7 @@ export function definitionDiff(spec: VmSpec, current: DomainDefinition): string[
   if (vlanKey(current.vlans) !== vlanKey(spec.vlans)) diff.push(`VLANs ${current.vlans.join(', ') || 'none'} → ${spec.vlans.join(', ')}`);
   if (current.luns.join(',') !== spec.luns.join(',')) diff.push(`LUNs ${current.luns.join(', ') || 'none'} → ${spec.luns.join(', ') || 'none'}`);
   if (current.image !== spec.image) diff.push(`image ${current.image ?? 'none'} → ${spec.image}`);
+  if (current.drill !== (spec.drill === true)) diff.push(current.drill ? 'drill → production' : 'production → drill');
   return diff;
 }
 

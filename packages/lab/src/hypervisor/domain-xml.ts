@@ -17,6 +17,8 @@ export interface LabDomainSpec {
   luns: string[];
   /** Firebreak's `<metadata>` image, if any. */
   image: string | null;
+  /** Firebreak's `<metadata>` marks a drill's rehearsal. */
+  drill: boolean;
 }
 
 const LUN_DEVICE_PREFIX = '/dev/mapper/';
@@ -50,7 +52,7 @@ export function parseLabDomain(xml: string): LabDomainSpec | { problems: string[
   }
   const ours = [...metadata.matchAll(/<[\w.-]*:?vm\b[^>]*>/g)].map((m) => m[0]).find((tag) => tag.includes(FIREBREAK_NS));
   if (problems.length > 0 || name === undefined || mac === undefined) return { problems };
-  return { name, memoryKiB, vcpus, mac, vlans, luns, image: ours === undefined ? null : (attr(ours, 'image') ?? null) };
+  return { name, memoryKiB, vcpus, mac, vlans, luns, image: ours === undefined ? null : (attr(ours, 'image') ?? null), drill: ours !== undefined && attr(ours, 'drill') === 'true' };
 }
 
 function attr(tag: string, name: string): string | undefined {

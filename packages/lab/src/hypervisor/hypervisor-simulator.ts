@@ -245,7 +245,7 @@ export class LabHypervisors {
       bootTimer: undefined,
       entry: undefined,
       topic: topics.heartbeat(site, rack, hostId),
-      message: { host: hostId, site, rack, server: name, seq: 0, sentAt: 0 },
+      message: { host: hostId, site, rack, server: name, drill: spec.drill, seq: 0, sentAt: 0 },
     };
   }
 
@@ -276,6 +276,7 @@ export class LabHypervisors {
     if (rt.isolated || !this.#world.runsHypervisor(d.hypervisor)) return;
     d.message.seq++;
     d.message.sentAt = Date.now();
+    d.message.drill = d.spec.drill;
     try {
       this.#bus.publishCore(d.topic, d.message);
       this.#heartbeats++;

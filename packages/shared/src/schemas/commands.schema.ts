@@ -71,6 +71,8 @@ export const VmSpec = z.object({
   vlans: z.array(VlanId).min(1),
   luns: z.array(Id).default([]),
   mac: Mac,
+  /** A drill's rehearsal of the server (drill VLANs, cloned LUNs): its guest says so in its heartbeats. */
+  drill: z.boolean().optional(),
 });
 export type VmSpec = z.infer<typeof VmSpec>;
 

@@ -202,6 +202,7 @@ export class RecoveryPlanner {
               vlans: server.vlans.map((v) => this.vlanFor(v, drill)),
               luns: server.luns.map((l) => this.lunFor(l, drill, incidentId)),
               mac: RecoveryPlanner.vmMac(server.id),
+              ...(drill && { drill: true }),
             },
           },
         ];
