@@ -55,6 +55,7 @@ describe('host simulator', () => {
   /** iPXE scripts the boot service has, by MAC; anything else is a 404. */
   const scripts = new Map<string, string>();
   const heartbeats = new Map<string, Heartbeat[]>();
+  const beatsWhenRunning = new Map<string, number>();
   const subscriptions: CoreSubscription[] = [];
 
   const listen = async (id: HostId): Promise<Heartbeat[]> => {
@@ -96,6 +97,10 @@ describe('host simulator', () => {
       bootServiceUrl: `http://127.0.0.1:${(bootServer.address() as AddressInfo).port}`,
       periodMs: PERIOD_MS,
       bootDelayMs: 20,
+    });
+    // Heartbeats sent by the time each host's phase turned to running (the simulator's listener runs first).
+    world.on('phase', (id: string, phase: string) => {
+      if (phase === 'running') beatsWhenRunning.set(id, world.recorder.count('host', 'heartbeat', id));
     });
   });
   after(async () => {
@@ -177,8 +182,10 @@ describe('host simulator', () => {
     assert.equal(rt.phase, 'running', `bootError: ${rt.bootError}`);
     assert.equal(rt.server, 'db1');
     assert.ok(!world.canSee('s5', 'lun-db1') && !world.hostOnVlan('s5', 20), 'the drill host never had the production LUN or VLAN');
+    assert.equal(beatsWhenRunning.get('s5'), 1, 'it heartbeats the moment it runs, not a period later');
     await waitFor('a heartbeat from s5', () => received.length > 0, 2_000);
     assert.equal(received[0]?.server, 'db1');
+    assert.equal(received[0]?.drill, true, 'a drill rehearsal says so in its heartbeats');
   });
 
   test("host simulator - a PXE host whose script attaches a drill VLAN and a clone LUN fails naming them when it has only the server's own", async () => {

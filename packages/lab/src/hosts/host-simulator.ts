@@ -113,7 +113,11 @@ export function startHostSimulator(world: World, options: HostSimulatorOptions):
   const onPhase = (hostId: string, phase: HostPhase): void => {
     const agent = agents.get(hostId);
     if (!agent) return;
-    if (phase === 'running' && agent.entry === undefined) agent.entry = wheel.add(agent);
+    if (phase === 'running' && agent.entry === undefined) {
+      agent.entry = wheel.add(agent);
+      // An agent says it is up as soon as it starts, then keeps its place in the wheel.
+      beat(agent);
+    }
     else if (phase !== 'running' && agent.entry !== undefined) {
       wheel.remove(agent.entry);
       agent.entry = undefined;
