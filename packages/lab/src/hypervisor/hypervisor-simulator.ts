@@ -267,6 +267,8 @@ export class LabHypervisors {
     d.phase = 'running';
     world.recorder.record('vm', 'booted', { host, detail: { domain: d.name, image: d.spec.image } });
     d.entry ??= this.#wheel.add(d);
+    // The guest's agent says it is up as soon as it starts, like a host's.
+    this.#beat(d);
   }
 
   #beat(d: Domain): void {
