@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DomainFailed, HostFailed, Inventory, type Command, type CommandResult, type HeartbeatWanted, type IncidentProgress } from '@firebreak/shared';
+import { DomainFailed, HostFailed, Inventory, type Command, type CommandResult, type IncidentProgress } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
-import type { ClaimOutcome } from '../src/incident/effects.ts';
+import type { ClaimOutcome, HeartbeatWanted } from '../src/incident/effects.ts';
 import { IncidentManager } from '../src/incident-manager.ts';
 import { buildInventory } from '../src/placement/testing/placement-fixture.ts';
 import { referenceFleet } from '../src/readiness/testing/reference-fleet.ts';
