@@ -20,6 +20,8 @@ export class LeaderElection {
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private standDown: (() => Promise<void>) | undefined;
+  /** The lease is surely ours until then: a TTL from when the last acquire or renewal that succeeded was sent. */
+  private heldUntil = 0;
   token: number | undefined;
 
   constructor(private readonly options: LeaderElectionOptions) {}
@@ -36,29 +38,70 @@ export class LeaderElection {
     this.abort.abort();
     await this.loop;
     await this.resign();
-    await this.options.leases.release(this.key, this.options.owner).catch(() => false);
+    // Best effort: a lease that cannot be given back expires by itself.
+    await this.bounded(() => this.options.leases.release(this.key, this.options.owner), this.interval, false).catch(() => false);
+  }
+
+  private get interval(): number {
+    return Math.max(50, Math.floor(this.options.ttlMs / 3));
+  }
+
+  /**
+   * A leader that has not renewed by then stands down: half an interval
+   * before its lease can expire and pass to another planner (the lease's TTL
+   * runs from when Redis saw the renewal, later than when it was sent).
+   */
+  private get confirmBy(): number {
+    return this.heldUntil - Math.floor(this.interval / 2);
   }
 
   private async run(): Promise<void> {
     const { leases, owner, ttlMs, logger } = this.options;
     while (!this.abort.signal.aborted) {
+      const sentAt = Date.now();
       try {
         if (this.token === undefined) {
-          const won = await leases.acquire(this.key, owner, ttlMs);
+          const won = await this.bounded(() => leases.acquire(this.key, owner, ttlMs), this.interval);
           if (won.acquired) {
+            this.heldUntil = sentAt + ttlMs;
             this.token = won.token;
             logger.info({ site: this.options.site, token: won.token }, 'elected planner for the site');
             this.standDown = await this.options.onElected(won.token);
           }
-        } else if (!(await leases.renew(this.key, owner, ttlMs))) {
+        } else if (await this.bounded(() => leases.renew(this.key, owner, ttlMs), this.confirmBy - sentAt)) {
+          this.heldUntil = sentAt + ttlMs;
+        } else {
           logger.warn({ site: this.options.site }, 'lost the planner lease; standing down');
           await this.resign();
         }
       } catch (err) {
+        if (this.abort.signal.aborted) break;
         logger.warn({ err }, 'planner lease check failed');
       }
-      await sleep(Math.max(50, Math.floor(ttlMs / 3)), undefined, { signal: this.abort.signal }).catch(() => {});
+      if (this.token !== undefined && Date.now() >= this.confirmBy) {
+        // Redis does not answer (a partition, a hung connection): the lease goes to another planner when it expires.
+        logger.warn({ site: this.options.site }, 'could not renew the planner lease in time; standing down');
+        await this.resign();
+      }
+      // A leader retrying a failed renewal tries once more at the deadline rather than a full interval later.
+      const wait = this.token === undefined ? this.interval : Math.min(this.interval, this.confirmBy - Date.now());
+      await sleep(Math.max(0, wait), undefined, { signal: this.abort.signal }).catch(() => {});
     }
+  }
+
+  /** A lease call that has not answered within `ms` (or, unless told otherwise, by stop()) counts as failed: the loop keeps its own time. */
+  private bounded<T>(call: () => Promise<T>, ms: number, abortable = true): Promise<T> {
+    if (ms <= 0) return Promise.reject(new Error('no time left to check the planner lease'));
+    const signals = [AbortSignal.timeout(ms), ...(abortable ? [this.abort.signal] : [])];
+    const signal = AbortSignal.any(signals);
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(new Error(`the planner lease check did not answer within ${ms} ms`));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      call()
+        .then(resolve, reject)
+        .finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   private async resign(): Promise<void> {
