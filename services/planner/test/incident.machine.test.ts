@@ -158,7 +158,8 @@ test('incident machine - a failing step is retried, then the steps done are undo
       'power pxe-once',
       'power on',
       'power on', // the retry
-      // Compensation, last step first: boot config cleared, ports shut, LUN revoked.
+      // Compensation, the failed step first (the BMC may have acted), then the rest last first: boot config cleared, ports shut, LUN revoked.
+      'power off',
       'boot clear',
       'net shut',
       'storage revoke',
@@ -172,6 +173,28 @@ test('incident machine - a failing step is retried, then the steps done are undo
   assert.equal(revoke?.kind === 'storage' && revoke.lun, grant?.kind === 'storage' && grant.lun, 'the LUN granted is the one revoked');
   assert.equal(effects.leases.has(victim), false, 'the host went back');
   assert.match(end.context.unrecovered.find((u) => u.server === 'db-01')?.reason ?? '', /BMC refused the power-on/);
+});
+
+test('incident machine - a step that failed part-way is undone too: a hypervisor granted some of its LUNs gives every one back', async () => {
+  const effects = new FakeEffects();
+  // Only a hypervisor is granted several LUNs (one per VM it will host): refuse each one's second grant.
+  const grants = new Map<string, number>();
+  effects.answer = (c) => {
+    if (c.kind !== 'storage' || c.action !== 'grant') return succeeded;
+    const n = (grants.get(c.host) ?? 0) + 1;
+    grants.set(c.host, n);
+    return n === 2 ? refused('array refused the grant') : succeeded;
+  };
+  const end = await runToEnd(createActor(machineWith(effects), { input: incidentInput({ maxAttempts: 1 }) }));
+  const partial = [...grants].filter(([, n]) => n >= 2).map(([host]) => host);
+  assert.ok(partial.length > 0, 'a hypervisor was part-way through its grants');
+  for (const host of partial) {
+    const granted = effects.published.filter((c) => c.kind === 'storage' && c.action === 'grant' && c.host === host);
+    const revoked = new Set(effects.published.filter((c) => c.kind === 'storage' && c.action === 'revoke' && c.host === host).map((c) => (c.kind === 'storage' && 'lun' in c ? c.lun : '')));
+    for (const g of granted) assert.ok(g.kind === 'storage' && 'lun' in g && revoked.has(g.lun), `${host}: LUN ${g.kind === 'storage' && 'lun' in g ? g.lun : '?'} granted, then revoked`);
+    assert.equal(effects.leases.has(host), false, `${host} went back`);
+  }
+  assert.ok(Object.values(end.context.targets).some((t) => t.status === 'failed'));
 });
 
 test('incident machine - a server whose heartbeat never comes times out on each attempt, then is given up and undone in bounded time', async () => {
@@ -215,7 +238,7 @@ test('incident machine - a step whose results never come times out, is retried u
   let victim: string | undefined;
   effects.answer = (c) => {
     if (c.kind === 'storage' && c.action === 'grant' && c.lun === 'db-01-san-a') victim = c.host;
-    if (c.kind !== 'boot' || c.host !== victim) return succeeded;
+    if (c.kind !== 'boot' || c.action !== 'configure' || c.host !== victim) return succeeded;
     // The first attempt's executor dies with the command: no result at all, the planner's own deadline ends the wait.
     // The second reaches an executor, but the boot service hangs: the executor reports its deadline passed.
     return c.attempt === 1 ? unanswered : hungUntilDeadline(c);
@@ -229,7 +252,7 @@ test('incident machine - a step whose results never come times out, is retried u
   assert.ok(victim);
   assert.equal(end.context.targets['db-01']?.status, 'failed');
   assert.match(end.context.unrecovered.find((u) => u.server === 'db-01')?.reason ?? '', /^boot: .*deadline passed/);
-  assert.deepEqual(sequence(effects, victim), ['power off', 'storage grant', 'net access', 'boot configure', 'power pxe-once', 'boot configure', 'power pxe-once', 'net shut', 'storage revoke']);
+  assert.deepEqual(sequence(effects, victim), ['power off', 'storage grant', 'net access', 'boot configure', 'power pxe-once', 'boot configure', 'power pxe-once', 'boot clear', 'net shut', 'storage revoke']);
   const configures = effects.published.filter((c) => c.kind === 'boot' && c.host === victim && c.action === 'configure');
   assert.deepEqual(configures.map((c) => c.attempt), [1, 2]);
   assert.notEqual(configures[0]?.commandId, configures[1]?.commandId);

@@ -1,8 +1,11 @@
 /**
  * The recovery of one target (a server on bare metal, a host becoming a
  * hypervisor, or a VM): its steps in order, each retried with backoff until
- * its attempts run out; then the finished steps are undone in reverse
- * (compensation) so no half-wired host is left behind.
+ * its attempts run out; then the step that failed and the finished ones are
+ * undone in reverse (compensation) so no half-wired host is left behind. The
+ * failed step is undone too because it may have done part of its work (one
+ * of two ports on the VLAN, one of two LUNs granted); undoing what was never
+ * done is harmless, since every command ensures a state.
  */
 import { assign, fromPromise, sendParent, setup } from 'xstate';
 import { stepsOf, targetKey, type RecoveryTarget, type StepName } from './recovery-steps.ts';
@@ -130,7 +133,13 @@ export const serverRecoveryMachine = setup({
     compensating: {
       invoke: {
         src: 'undoSteps',
-        input: ({ context }) => ({ incidentId: context.incidentId, site: context.site, target: context.target, steps: context.finished, drill: context.drill }),
+        input: ({ context }) => ({
+          incidentId: context.incidentId,
+          site: context.site,
+          target: context.target,
+          steps: [context.steps[context.index] as StepName, ...context.finished],
+          drill: context.drill,
+        }),
         onDone: 'failed',
         onError: {
           target: 'failed',
