@@ -15,9 +15,9 @@ import { parse, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { bootConfigSchema } from '@firebreak/boot-service';
 import { detectorConfigSchema } from '@firebreak/detector';
-import { EXECUTOR_DURABLE, executorConfigSchema } from '@firebreak/executor';
+import { executorConfigSchema, executorDurable, RETIRED_EXECUTOR_DURABLE } from '@firebreak/executor';
 import { plannerConfigSchema } from '@firebreak/planner';
-import { loadInventoryFile } from '@firebreak/shared';
+import { commandKinds, loadInventoryFile, streams, subjects } from '@firebreak/shared';
 import { ensureStreamsConfigSchema } from '../bin/ensure-streams.config.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -184,7 +184,10 @@ test('deploy manifests - nats.conf grants each service\'s durables and denies th
   };
   const plannerDurables = [...new Set([...read('services/planner/src/index.ts').matchAll(/'(planner-[a-z-]+)'/g)].map((m) => m[1] as string))];
   assert.ok(plannerDurables.length >= 4, `found the planner's durables: ${plannerDurables.join(', ')}`);
-  const durables: [string, string, string][] = [...plannerDurables.map((d): [string, string, string] => ['planner', 'FB_EVENTS', d]), ['executor', 'FB_CMDS', EXECUTOR_DURABLE]];
+  const durables: [string, string, string][] = [
+    ...plannerDurables.map((d): [string, string, string] => ['planner', 'FB_EVENTS', d]),
+    ...commandKinds.map((kind): [string, string, string] => ['executor', 'FB_CMDS', executorDurable(kind)]),
+  ];
   for (const [user, stream, durable] of durables) {
     for (const api of ['CONSUMER.INFO', 'CONSUMER.MSG.NEXT']) assert.ok(section(user).includes(`"$JS.API.${api}.${stream}.${durable}"`), `${user} lacks $JS.API.${api}.${stream}.${durable}`);
     assert.match(section(user), new RegExp(`"\\$JS\\.API\\.CONSUMER\\.CREATE\\.${stream}\\.${durable}\\.`), `${user} may not create ${durable}`);
@@ -195,6 +198,13 @@ test('deploy manifests - nats.conf grants each service\'s durables and denies th
       }
     }
   }
+  // Each kind's durable with its own filter only: overlapping filters on the work queue are refused by the server.
+  for (const kind of commandKinds) {
+    const create = `"$JS.API.CONSUMER.CREATE.${streams.commands}.${executorDurable(kind)}.${subjects.command(kind)}"`;
+    assert.ok(section('executor').includes(create), `executor lacks ${create}`);
+  }
+  const retired = new RegExp(`\\.${streams.commands}\\.${RETIRED_EXECUTOR_DURABLE}[."]`);
+  assert.doesNotMatch(section('executor'), retired, `executor may still use the retired durable ${RETIRED_EXECUTOR_DURABLE}`);
 });
 
 test('deploy manifests - the Dockerfile can npm ci from the lock file and keeps tsx', () => {

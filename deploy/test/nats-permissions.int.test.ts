@@ -7,9 +7,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AckPolicy, connect, ErrorCode, NatsError, nanos, type NatsConnection } from 'nats';
-import { EXECUTOR_DURABLE } from '@firebreak/executor';
+import type { z } from 'zod';
+import { executorDurable, RETIRED_EXECUTOR_DURABLE } from '@firebreak/executor';
 import {
   baseConfigSchema,
+  commandKinds,
   ConfigError,
   connectBus,
   ensureStreams,
@@ -21,10 +23,12 @@ import {
   subjects,
   topics,
   type Bus,
+  type Command,
   type CommandResult,
   type ConsumerHandle,
   type DeadLetter,
   type Heartbeat,
+  type Topic,
 } from '@firebreak/shared';
 import {
   sampleCommand,
@@ -238,17 +242,20 @@ test('deploy nats - each service does its job under its own user', async () => {
     await operator.publish(topics.drillStart, sampleDrillStart());
     await waitFor('the verdict and the drill at the planner', () => failures.length === 1 && drills.length === 1, WAIT_MS);
 
-    // A command: planner → executors' shared durable → result back to the planner, live and stored.
-    consumers.push(
-      await executor.consume({
-        topic: topics.commands,
-        durable: EXECUTOR_DURABLE,
-        handler: async (command) => {
-          const result: CommandResult = { ...sampleCommandResult(), commandId: command.commandId, incidentId: command.incidentId, kind: command.kind };
-          await executor.publish(topics.result(command.incidentId, command.commandId), result, { msgId: `result:${command.commandId}` });
-        },
-      }),
-    );
+    // A command: planner → the executors' shared durable for its kind → result back to the planner, live and stored.
+    for (const kind of commandKinds) {
+      const topic: Topic<z.ZodType<Command>> = topics.command(kind);
+      consumers.push(
+        await executor.consume({
+          topic,
+          durable: executorDurable(kind),
+          handler: async (command) => {
+            const result: CommandResult = { ...sampleCommandResult(), commandId: command.commandId, incidentId: command.incidentId, kind: command.kind };
+            await executor.publish(topics.result(command.incidentId, command.commandId), result, { msgId: `result:${command.commandId}` });
+          },
+        }),
+      );
+    }
     const command = { ...sampleCommand('power'), commandId: 'deploy-cmd-1', incidentId: 'deploy-inc-1' };
     const results: CommandResult[] = [];
     await planner.subscribeCore(topics.resultsOf(command.incidentId), (r) => void results.push(r));
@@ -265,7 +272,7 @@ test('deploy nats - each service does its job under its own user', async () => {
     const storedProgress = await operator.jsm.streams.getMessage(streams.events, { last_by_subj: progressSubject });
     assert.equal(storedProgress.subject, progressSubject);
     // Acked, not merely delivered: the operator sees no backlog on any of the durables.
-    for (const [stream, durable] of [[streams.commands, EXECUTOR_DURABLE], [streams.events, plannerDurables.hostFailed], [streams.events, plannerDurables.drillStart]] as const) {
+    for (const [stream, durable] of [[streams.commands, executorDurable('power')], [streams.events, plannerDurables.hostFailed], [streams.events, plannerDurables.drillStart]] as const) {
       await waitFor(`${durable} to have acked everything`, async () => {
         const info = await operator.jsm.consumers.info(stream, durable);
         return info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.consumer_seq > 0;
@@ -355,8 +362,10 @@ test('deploy nats - what a user must not do is refused', async () => {
   const noop = async (): Promise<void> => {};
   await refused('executor reads the planner\'s failures', () => executor.consume({ topic: topics.hostFailed, durable: plannerDurables.hostFailed, handler: noop }));
   await refused('executor opens a second durable on the work queue', () => executor.consume({ topic: topics.commands, durable: 'thief', handler: noop }));
-  await refused('planner takes commands off the work queue', () => planner.consume({ topic: topics.commands, durable: EXECUTOR_DURABLE, handler: noop }));
-  await refused('detector takes commands off the work queue', () => detector.consume({ topic: topics.commands, durable: EXECUTOR_DURABLE, handler: noop }));
+  await refused('executor widens its durable to every kind', () => executor.consume({ topic: topics.commands, durable: executorDurable('power'), handler: noop }));
+  await refused('executor re-creates the durable older versions shared', () => executor.consume({ topic: topics.commands, durable: RETIRED_EXECUTOR_DURABLE, handler: noop }));
+  await refused('planner takes commands off the work queue', () => planner.consume({ topic: topics.command('power'), durable: executorDurable('power'), handler: noop }));
+  await refused('detector takes commands off the work queue', () => detector.consume({ topic: topics.command('net'), durable: executorDurable('net'), handler: noop }));
   await refused('operator creates a consumer on the work queue', () => operator.jsm.consumers.add(streams.commands, { durable_name: 'peek', filter_subject: 'fb.cmd.>' }));
   await refused('operator pulls from the planner\'s durable', () =>
     operator.nc.request(`$JS.API.CONSUMER.MSG.NEXT.${streams.events}.${plannerDurables.hostFailed}`, encoder.encode('{"batch":1}'), { timeout: WAIT_MS }),

@@ -17,7 +17,6 @@ import {
   toFirebreakError,
   topics,
   type Command,
-  type CommandKind,
   type Logger,
   type Store,
 } from '@firebreak/shared';
@@ -46,10 +45,11 @@ export interface CommandRunnerOptions {
   executorId: string;
   logger: Logger;
   /**
-   * Concurrent commands per kind, and per device whatever the kind. Both bound
-   * this runner (one executor process) only; executors do not share them.
+   * Concurrent commands per device, whatever their kind; it bounds this runner
+   * (one executor process) only, executors do not share it. The per-kind
+   * limits are the handler slots of each kind's consumer (executor.ts).
    */
-  limits: { perKind: Partial<Record<CommandKind, number>>; defaultPerKind: number; perDevice: number };
+  limits: { perDevice: number };
   retry: { initialMs: number; maxMs: number };
   clock?: () => number;
 }
@@ -60,7 +60,6 @@ const tracer = trace.getTracer('firebreak-executor');
 export const idempotencyKey = (commandId: string): string => `cmd-${commandId}`;
 
 export class CommandRunner {
-  private readonly kindLimiters = new Map<CommandKind, KeyedLimiter>();
   readonly deviceLimiter: KeyedLimiter;
   private readonly clock: () => number;
 
@@ -102,7 +101,7 @@ export class CommandRunner {
     // (executor.int.test.ts, "killed after the effect but before recording it").
 
     const device = this.options.drivers.deviceOf(command);
-    return this.kindLimiter(command.kind).run(command.kind, () => this.deviceLimiter.run(device, () => this.execute(command, device, startedAt, key)));
+    return this.deviceLimiter.run(device, () => this.execute(command, device, startedAt, key));
   }
 
   private async execute(command: Command, device: string, startedAt: number, key: string): Promise<CommandResult> {
@@ -179,15 +178,6 @@ export class CommandRunner {
       replayed: false,
       ...outcome,
     });
-  }
-
-  private kindLimiter(kind: CommandKind): KeyedLimiter {
-    let limiter = this.kindLimiters.get(kind);
-    if (!limiter) {
-      limiter = new KeyedLimiter(this.options.limits.perKind[kind] ?? this.options.limits.defaultPerKind);
-      this.kindLimiters.set(kind, limiter);
-    }
-    return limiter;
   }
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { baseConfigSchema, commandKinds, ConfigError, type CommandKind, type ConfigEnv } from '@firebreak/shared';
-import type { CommandRunnerOptions } from './command-runner.ts';
+import type { ExecutorLimits } from './executor.ts';
 
 const int = (min: number) => z.coerce.number().int().min(min);
 
@@ -11,14 +11,13 @@ const perKind = (kind: CommandKind) => int(1).optional().describe(`${kind} comma
 export const executorConfigSchema = baseConfigSchema.extend({
   /** Without it, the inventory `firebreak inventory import` stored in Redis. */
   FB_INVENTORY: z.string().min(1).optional().describe('path of the inventory file, e.g. /etc/firebreak/inventory.yaml'),
-  /** Commands this executor works on at once. */
-  FB_EXEC_CONCURRENCY: int(1).default(64),
   /**
    * Commands of one kind this executor runs at once, for every kind without
-   * its own FB_EXEC_PER_KIND_<KIND>. A kind at its limit keeps its further
-   * commands waiting in FB_EXEC_CONCURRENCY's slots: every kind shares the
-   * one FB_CMDS work queue, so other kinds' commands queued behind a burst
-   * larger than the slots wait for it.
+   * its own FB_EXEC_PER_KIND_<KIND>. Each kind has its own durable consumer
+   * on FB_CMDS (executor-<kind>, shared by all executors) with this many
+   * handler slots, so a kind at its limit leaves its further commands in the
+   * work queue, where they hold up no other kind. One process runs up to the
+   * sum over the kinds at once (5 × 32 by default).
    */
   FB_EXEC_PER_KIND: int(1).default(32),
   FB_EXEC_PER_KIND_POWER: perKind('power'),
@@ -41,8 +40,8 @@ export const executorConfigSchema = baseConfigSchema.extend({
 });
 export type ExecutorConfig = z.output<typeof executorConfigSchema>;
 
-/** The command runner's limits: FB_EXEC_PER_KIND for each kind unless its own variable overrides it. */
-export function executorLimits(config: ExecutorConfig): CommandRunnerOptions['limits'] {
+/** The executor's limits: FB_EXEC_PER_KIND for each kind unless its own variable overrides it. */
+export function executorLimits(config: ExecutorConfig): ExecutorLimits {
   const overrides: Record<CommandKind, number | undefined> = {
     power: config.FB_EXEC_PER_KIND_POWER,
     net: config.FB_EXEC_PER_KIND_NET,

@@ -1,9 +1,22 @@
-/** The executor service: consumes FB_CMDS as a shared work queue and runs each command once. */
-import { topics, type Bus, type Inventory, type Logger, type Store } from '@firebreak/shared';
+/**
+ * The executor service: consumes FB_CMDS as a shared work queue, one durable
+ * per command kind, and runs each command once.
+ */
+import type { z } from 'zod';
+import { commandKinds, topics, type Bus, type Command, type CommandKind, type ConsumerHandle, type Inventory, type Logger, type Store, type Topic } from '@firebreak/shared';
 import { busResultSink, CommandRunner, type CommandDrivers, type CommandRunnerOptions } from './command-runner.ts';
+import { executorDurable } from './durables.ts';
 
-/** Every executor shares this durable, so each command goes to exactly one of them. */
-export const EXECUTOR_DURABLE = 'executor';
+export interface ExecutorLimits {
+  /**
+   * Commands of a kind this process runs at once: the handler slots of that
+   * kind's consumer, so a kind at its limit pulls no more and leaves the
+   * other kinds' slots alone. FB_EXEC_PER_KIND_<KIND>, else `defaultPerKind`.
+   */
+  perKind: Partial<Record<CommandKind, number>>;
+  defaultPerKind: number;
+  perDevice: CommandRunnerOptions['limits']['perDevice'];
+}
 
 export interface ExecutorOptions {
   inventory: Inventory;
@@ -12,8 +25,7 @@ export interface ExecutorOptions {
   logger: Logger;
   executorId: string;
   drivers: CommandDrivers & { close(): Promise<void> };
-  concurrency: number;
-  limits: CommandRunnerOptions['limits'];
+  limits: ExecutorLimits;
   retry: CommandRunnerOptions['retry'];
   ackWaitMs?: number;
 }
@@ -23,6 +35,8 @@ export interface Executor {
   stop(): Promise<void>;
 }
 
+export const kindLimit = (limits: ExecutorLimits, kind: CommandKind): number => limits.perKind[kind] ?? limits.defaultPerKind;
+
 export async function startExecutor(options: ExecutorOptions): Promise<Executor> {
   const runner = new CommandRunner({
     store: options.store,
@@ -30,22 +44,34 @@ export async function startExecutor(options: ExecutorOptions): Promise<Executor>
     results: busResultSink(options.bus),
     executorId: options.executorId,
     logger: options.logger,
-    limits: options.limits,
+    limits: { perDevice: options.limits.perDevice },
     retry: options.retry,
   });
-  const consumer = await options.bus.consume({
-    topic: topics.commands,
-    durable: EXECUTOR_DURABLE,
-    concurrency: options.concurrency,
-    ...(options.ackWaitMs !== undefined && { ackWaitMs: options.ackWaitMs }),
-    handler: async (command, ctx) => {
-      await runner.handle(command, ctx.deliveries);
-    },
-  });
+  const consume = (kind: CommandKind): Promise<ConsumerHandle> => {
+    // The kind's own schema: a message on fb.cmd.power that is not a valid power command is dead-lettered with the reason.
+    const topic: Topic<z.ZodType<Command>> = topics.command(kind);
+    return options.bus.consume({
+      topic,
+      durable: executorDurable(kind),
+      concurrency: kindLimit(options.limits, kind),
+      ...(options.ackWaitMs !== undefined && { ackWaitMs: options.ackWaitMs }),
+      handler: async (command, ctx) => {
+        await runner.handle(command, ctx.deliveries);
+      },
+    });
+  };
+  const started = await Promise.allSettled(commandKinds.map((kind) => consume(kind)));
+  const consumers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed !== undefined) {
+    await Promise.all(consumers.map((c) => c.stop()));
+    await options.drivers.close();
+    throw failed.reason;
+  }
   return {
     runner,
     stop: async () => {
-      await consumer.stop();
+      await Promise.all(consumers.map((c) => c.stop()));
       await options.drivers.close();
     },
   };

@@ -4,7 +4,8 @@ import { InventoryCommandDrivers } from './drivers/command-drivers.ts';
 import { startExecutor } from './executor.ts';
 
 export { executorConfigSchema, executorLimits, checkPerKindVariables, type ExecutorConfig } from './config.ts';
-export { startExecutor, EXECUTOR_DURABLE, type Executor, type ExecutorOptions } from './executor.ts';
+export { startExecutor, kindLimit, type Executor, type ExecutorLimits, type ExecutorOptions } from './executor.ts';
+export { executorDurable, executorDurables, RETIRED_EXECUTOR_DURABLE } from './durables.ts';
 export { CommandRunner, idempotencyKey, type CommandDrivers, type Execution, type ResultSink } from './command-runner.ts';
 export { InventoryCommandDrivers } from './drivers/command-drivers.ts';
 
@@ -22,7 +23,6 @@ export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => 
       requestTimeoutMs: config.FB_DEVICE_TIMEOUT_MS,
       ...(config.FB_BOOT_SERVICE_URL !== undefined && { bootServiceUrl: config.FB_BOOT_SERVICE_URL }),
     }),
-    concurrency: config.FB_EXEC_CONCURRENCY,
     limits: executorLimits(config),
     retry: { initialMs: config.FB_EXEC_RETRY_INITIAL_MS, maxMs: config.FB_EXEC_RETRY_MAX_MS },
   });

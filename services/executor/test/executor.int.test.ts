@@ -75,7 +75,6 @@ function startTestExecutor(executorId: string, limits = DEFAULT_LIMITS): Promise
     logger: pino({ level: 'silent' }),
     executorId,
     drivers: new InventoryCommandDrivers(lab.inventory, { requestTimeoutMs: 1_000 }),
-    concurrency: 16,
     limits,
     retry: { initialMs: 50, maxMs: 200 },
     ackWaitMs: ACK_WAIT_MS,
