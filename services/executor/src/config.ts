@@ -57,14 +57,28 @@ export function executorLimits(config: ExecutorConfig): ExecutorLimits {
   return { perKind, defaultPerKind: config.FB_EXEC_PER_KIND, perDevice: config.FB_EXEC_PER_DEVICE };
 }
 
+/** Variables an older executor read, with what replaced them. */
+const removedVariables: Readonly<Record<string, string>> = {
+  FB_EXEC_CONCURRENCY:
+    `no longer read: each command kind has its own consumer with ${PER_KIND}_<KIND> handler slots (${PER_KIND} for a kind without its own), ` +
+    'and an executor runs up to their sum at once; set those instead and remove FB_EXEC_CONCURRENCY',
+};
+
 /**
  * The schema drops variables it does not know, so a misspelt kind
- * (FB_EXEC_PER_KIND_SAN) would silently leave the default in force: refuse it.
+ * (FB_EXEC_PER_KIND_SAN) or a variable an older version read
+ * (FB_EXEC_CONCURRENCY) would silently leave the defaults in force: refuse
+ * them, naming what to set instead.
  */
-export function checkPerKindVariables(env: ConfigEnv = process.env): void {
+export function checkExecutorVariables(env: ConfigEnv = process.env): void {
   const known = new Set(commandKinds.map(perKindVariable));
-  const unknown = Object.keys(env).filter((name) => name.startsWith(`${PER_KIND}_`) && !known.has(name) && env[name] !== undefined && env[name] !== '');
-  if (unknown.length === 0) return;
-  const lines = unknown.map((name) => `  ${name}: no command kind "${name.slice(PER_KIND.length + 1).toLowerCase()}"; the per-kind limits are ${[...known].join(', ')}`);
+  const set = Object.keys(env).filter((name) => env[name] !== undefined && env[name] !== '');
+  const lines = [
+    ...set.filter((name) => name in removedVariables).map((name) => `  ${name}: ${removedVariables[name]}`),
+    ...set
+      .filter((name) => name.startsWith(`${PER_KIND}_`) && !known.has(name))
+      .map((name) => `  ${name}: no command kind "${name.slice(PER_KIND.length + 1).toLowerCase()}"; the per-kind limits are ${[...known].join(', ')}`),
+  ];
+  if (lines.length === 0) return;
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }

@@ -1,9 +1,9 @@
 import { loadServiceInventory, type ServiceContext } from '@firebreak/shared';
-import { checkPerKindVariables, executorLimits, type ExecutorConfig } from './config.ts';
+import { checkExecutorVariables, executorLimits, type ExecutorConfig } from './config.ts';
 import { InventoryCommandDrivers } from './drivers/command-drivers.ts';
 import { startExecutor } from './executor.ts';
 
-export { executorConfigSchema, executorLimits, checkPerKindVariables, type ExecutorConfig } from './config.ts';
+export { executorConfigSchema, executorLimits, checkExecutorVariables, type ExecutorConfig } from './config.ts';
 export { startExecutor, kindLimit, type Executor, type ExecutorLimits, type ExecutorOptions } from './executor.ts';
 export { executorDurable, executorDurables, RETIRED_EXECUTOR_DURABLE } from './durables.ts';
 export { CommandRunner, idempotencyKey, type CommandDrivers, type Execution, type ResultSink } from './command-runner.ts';
@@ -11,7 +11,7 @@ export { InventoryCommandDrivers } from './drivers/command-drivers.ts';
 
 export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => Promise<void>> {
   const { config, logger, bus, store } = ctx;
-  checkPerKindVariables();
+  checkExecutorVariables();
   const { inventory, source } = await loadServiceInventory({ file: config.FB_INVENTORY, store: ctx.store });
   const executor = await startExecutor({
     inventory,

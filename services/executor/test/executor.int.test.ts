@@ -304,6 +304,21 @@ test('executor - per-kind: a power burst never has more than its limit at the BM
   }
 });
 
+test('executor - the service refuses to start with FB_EXEC_CONCURRENCY set (exit 2), naming what replaced it', async () => {
+  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), main], {
+    env: { ...process.env, NATS_URL: nats.url, REDIS_URL: redis.url, FB_INVENTORY: lab.inventoryPath, FB_EXEC_CONCURRENCY: '64', SERVICE_INSTANCE_ID: 'e-old-config' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  assert.equal(code, 2, output);
+  assert.match(output, /FB_EXEC_CONCURRENCY: no longer read: each command kind has its own consumer with FB_EXEC_PER_KIND_<KIND> handler slots/);
+  assert.doesNotMatch(output, /"msg":"ready"/);
+});
+
 const crashingExecutorEntry = fileURLToPath(new URL('./fixtures/crashing-executor.ts', import.meta.url));
 
 /** A real executor in its own process that SIGKILLs itself at `crash` while running `commandId`. */
