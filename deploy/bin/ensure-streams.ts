@@ -2,14 +2,32 @@
  * Creates Firebreak's four JetStream streams, or brings them up to date, as
  * the one NATS user allowed to (`admin` in deploy/nats/nats.conf), then exits.
  * The services only check that the streams exist, so a compromised service
- * cannot shorten a stream's retention or point it at other subjects.
+ * cannot shorten a stream's retention or point it at other subjects. It also
+ * deletes durables an older version left that the current one cannot work
+ * beside (deploy/README.md, "Upgrading").
  *
  *   NATS_URL=nats://nats:4222 NATS_USER=admin NATS_PASSWORD=… \
  *     node --import tsx deploy/bin/ensure-streams.ts
  */
-import type { StreamConfig } from 'nats';
-import { connectBus, createLogger, ensureStreams, loadConfig, redactConfig, runMain, streamConfig, type StreamName } from '@firebreak/shared';
+import { NatsError, type ConsumerInfo, type JetStreamManager, type StreamConfig } from 'nats';
+import { RETIRED_EXECUTOR_DURABLE } from '@firebreak/executor/durables';
+import { connectBus, createLogger, ensureStreams, loadConfig, redactConfig, runMain, streamConfig, streams, type Logger, type StreamName } from '@firebreak/shared';
 import { ensureStreamsConfigSchema } from './ensure-streams.config.ts';
+
+/**
+ * Durables an older version left behind that get in the current one's way.
+ * Executors before the per-kind durables shared one, "executor", for all of
+ * fb.cmd.>; its filter overlaps every executor-<kind> and a work-queue stream
+ * refuses overlapping filters, so the new executors cannot start beside it.
+ * Deleting it loses nothing: unacked commands stay in the work queue (which
+ * drops a message only when it is acked) and go to the new durables; one an
+ * old executor still has in hand runs again there, which the idempotency
+ * records make safe (a recorded result is replayed, a pending one re-run).
+ */
+const retiredConsumers = [{ stream: streams.commands, durable: RETIRED_EXECUTOR_DURABLE, replacedBy: 'one durable per command kind, executor-<kind>' }] as const;
+
+/** JetStream's "consumer not found". */
+const CONSUMER_NOT_FOUND = 10014;
 
 await runMain(async () => {
   const config = loadConfig(ensureStreamsConfigSchema);
@@ -35,6 +53,7 @@ await runMain(async () => {
       }
       logger.info({ stream: info.config.name, subjects: info.config.subjects, replicas: info.config.num_replicas, messages: info.state.messages }, 'stream ready');
     }
+    await retireConsumers(bus.jsm, logger, who);
   } finally {
     await bus.close();
   }
@@ -43,4 +62,35 @@ await runMain(async () => {
 function tunedDifferences(have: StreamConfig, want: Partial<StreamConfig>): string[] {
   const fields = ['max_age', 'duplicate_window', 'num_replicas', 'storage', 'discard'] as const;
   return fields.filter((field) => want[field] !== undefined && have[field] !== want[field]).map((field) => `${field} ${String(have[field])}, wanted ${String(want[field])}`);
+}
+
+async function retireConsumers(jsm: JetStreamManager, logger: Logger, who: string): Promise<void> {
+  for (const { stream, durable, replacedBy } of retiredConsumers) {
+    let info: ConsumerInfo;
+    try {
+      info = await jsm.consumers.info(stream, durable);
+      await jsm.consumers.delete(stream, durable);
+    } catch (err) {
+      if (err instanceof NatsError && err.api_error?.err_code === CONSUMER_NOT_FOUND) continue;
+      if (err instanceof NatsError && err.isPermissionError()) {
+        throw new Error(`${who} may not look up or delete the durable ${durable} on ${stream} that older versions left: run this job as the user that manages streams (admin in deploy/nats/nats.conf)`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    logger.warn(
+      {
+        stream,
+        durable,
+        filter: info.config.filter_subject,
+        replacedBy,
+        // Still in the old durable's hands: these come back through the new durables.
+        inHand: info.num_ack_pending,
+        // Pull requests open on it: an old process was still consuming.
+        waitingPulls: info.num_waiting,
+      },
+      'deleted a durable an older version left',
+    );
+  }
 }

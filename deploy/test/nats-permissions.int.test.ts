@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AckPolicy, connect, ErrorCode, NatsError, nanos, type NatsConnection } from 'nats';
 import type { z } from 'zod';
-import { executorDurable, RETIRED_EXECUTOR_DURABLE } from '@firebreak/executor';
+import { executorDurable, executorDurables, RETIRED_EXECUTOR_DURABLE } from '@firebreak/executor';
 import {
   baseConfigSchema,
   commandKinds,
@@ -414,4 +414,38 @@ test('deploy nats - what a user must not do is refused', async () => {
   await subscriptionRefused(agent, 'fb.hb.>');
   await subscriptionRefused(agent, '_INBOX.>');
   await assert.rejects(() => operator.jsm.streams.getMessage(streams.commands, { last_by_subj: power }), (err: unknown) => err instanceof NatsError && err.code !== ErrorCode.PermissionsViolation && /no message found/i.test(err.message));
+});
+
+test('deploy nats - upgrading: the streams job deletes the durable older executors shared, and the commands it held go to the per-kind durables', async () => {
+  const [admin, planner, executor] = await Promise.all([as('admin'), as('planner'), as('executor')]);
+  // The work queue as executors from before the per-kind durables leave it: their one durable on fb.cmd.>, a command in hand.
+  for (const durable of executorDurables) await admin.jsm.consumers.delete(streams.commands, durable).catch(() => false);
+  await admin.jsm.consumers.add(streams.commands, { durable_name: RETIRED_EXECUTOR_DURABLE, filter_subject: subjects.commandsAll, ack_policy: AckPolicy.Explicit, ack_wait: nanos(60_000) });
+  const command = { ...sampleCommand('power'), commandId: 'deploy-upgrade-1', incidentId: 'deploy-inc-3' };
+  await planner.publish(topics.command('power'), command, { msgId: command.commandId });
+  const held = await (await admin.js.consumers.get(streams.commands, RETIRED_EXECUTOR_DURABLE)).next({ expires: WAIT_MS });
+  assert.equal(held?.subject, subjects.command('power'));
+
+  const received: string[] = [];
+  const consumePower = () => executor.consume({ topic: topics.command('power'), durable: executorDurable('power'), handler: async (c) => void received.push(c.commandId) });
+  await assert.rejects(consumePower, /filtered consumer not unique on workqueue stream/, 'the server refuses a per-kind durable beside the old one');
+
+  const wrongUser = await runEnsureStreams('executor');
+  assert.equal(wrongUser.code, 1, wrongUser.output);
+  assert.match(wrongUser.output, /NATS user "executor" may not look up or delete the durable executor on FB_CMDS.*admin in deploy\/nats\/nats.conf/);
+
+  const job = await runEnsureStreams('admin');
+  assert.equal(job.code, 0, job.output);
+  assert.match(job.output, /"stream":"FB_CMDS","durable":"executor","filter":"fb\.cmd\.>".*"inHand":1.*"msg":"deleted a durable an older version left"/);
+  await assert.rejects(() => admin.jsm.consumers.info(streams.commands, RETIRED_EXECUTOR_DURABLE), /consumer not found/);
+
+  const consumer = await consumePower();
+  try {
+    await waitFor('the command the old durable held, at the new one', () => received.includes(command.commandId), WAIT_MS);
+  } finally {
+    await consumer.stop();
+  }
+  const again = await runEnsureStreams('admin');
+  assert.equal(again.code, 0, again.output);
+  assert.doesNotMatch(again.output, /deleted a durable/, 'nothing left to delete');
 });

@@ -3,9 +3,9 @@
  * per command kind, and runs each command once.
  */
 import type { z } from 'zod';
-import { commandKinds, topics, type Bus, type Command, type CommandKind, type ConsumerHandle, type Inventory, type Logger, type Store, type Topic } from '@firebreak/shared';
+import { commandKinds, FirebreakError, streams, subjects, topics, type Bus, type Command, type CommandKind, type ConsumerHandle, type Inventory, type Logger, type Store, type Topic } from '@firebreak/shared';
 import { busResultSink, CommandRunner, type CommandDrivers, type CommandRunnerOptions } from './command-runner.ts';
-import { executorDurable } from './durables.ts';
+import { executorDurable, RETIRED_EXECUTOR_DURABLE } from './durables.ts';
 
 export interface ExecutorLimits {
   /**
@@ -62,11 +62,15 @@ export async function startExecutor(options: ExecutorOptions): Promise<Executor>
   };
   const started = await Promise.allSettled(commandKinds.map((kind) => consume(kind)));
   const consumers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const failed = started.find((s) => s.status === 'rejected');
-  if (failed !== undefined) {
+  const failures = commandKinds.flatMap((kind, i) => {
+    const s = started[i];
+    return s?.status === 'rejected' ? [{ kind, err: s.reason as unknown }] : [];
+  });
+  if (failures.length > 0) {
     await Promise.all(consumers.map((c) => c.stop()));
     await options.drivers.close();
-    throw failed.reason;
+    const overlapping = failures.filter((f) => isOverlapOnWorkQueue(f.err));
+    throw overlapping.length > 0 ? overlapError(overlapping.map((f) => f.kind), overlapping[0]?.err) : failures[0]?.err;
   }
   return {
     runner,
@@ -75,4 +79,25 @@ export async function startExecutor(options: ExecutorOptions): Promise<Executor>
       await options.drivers.close();
     },
   };
+}
+
+/** JetStream's "filtered consumer not unique on workqueue stream" (JSConsumerWQConsumerNotUniqueErr). */
+const WORK_QUEUE_FILTER_OVERLAP = 10100;
+
+function isOverlapOnWorkQueue(err: unknown): boolean {
+  const apiError = (err as { api_error?: { err_code?: unknown } } | null)?.api_error;
+  return apiError?.err_code === WORK_QUEUE_FILTER_OVERLAP;
+}
+
+/** The server says only that filters overlap; what overlaps after an upgrade is the durable older executors shared. */
+function overlapError(kinds: readonly CommandKind[], cause: unknown): FirebreakError {
+  const durables = kinds.map((kind) => `${executorDurable(kind)} (${subjects.command(kind)})`).join(', ');
+  return FirebreakError.permanent(
+    `cannot create the durables ${durables} on ${streams.commands}: a work-queue stream refuses consumers whose filters overlap, ` +
+      `and another consumer there already takes these subjects, most likely the durable "${RETIRED_EXECUTOR_DURABLE}" (${subjects.commandsAll}) ` +
+      `that all kinds shared before each had its own. Once no executor of that older version runs, delete it: run the streams job as the NATS admin ` +
+      `(deploy/bin/ensure-streams.ts; deploy/README.md, "Upgrading") or \`nats consumer rm ${streams.commands} ${RETIRED_EXECUTOR_DURABLE}\`. ` +
+      'Commands it holds stay in the work queue and go to the new durables.',
+    cause,
+  );
 }

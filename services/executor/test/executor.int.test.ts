@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { connect, StringCodec, type NatsConnection } from 'nats';
+import { AckPolicy, connect, nanos, StringCodec, type NatsConnection } from 'nats';
 import { pino } from 'pino';
 import {
   CommandResult,
@@ -11,6 +11,7 @@ import {
   createStore,
   ensureStreams,
   loadConfig,
+  streams,
   subjects,
   topics,
   type Bus,
@@ -22,7 +23,17 @@ import {
 } from '@firebreak/shared';
 import { startNats, startRedis, waitFor, type TestServer } from '@firebreak/shared/testing';
 import { startLab, type Lab } from '@firebreak/lab';
-import { executorConfigSchema, executorLimits, idempotencyKey, InventoryCommandDrivers, startExecutor, type Executor, type ExecutorOptions } from '../src/index.ts';
+import {
+  executorConfigSchema,
+  executorDurables,
+  executorLimits,
+  idempotencyKey,
+  InventoryCommandDrivers,
+  RETIRED_EXECUTOR_DURABLE,
+  startExecutor,
+  type Executor,
+  type ExecutorOptions,
+} from '../src/index.ts';
 
 let nats: TestServer;
 let redis: TestServer;
@@ -301,6 +312,43 @@ test('executor - per-kind: a power burst never has more than its limit at the BM
     assert.equal(peak, 2, 'the burst did press on the limit');
   } finally {
     for (const h of hosts) lab.faults.setBmc(h, { mode: 'ok' });
+  }
+});
+
+test('executor - upgrading: the durable older executors shared is named with the fix; once deleted, the commands it held are carried out', async () => {
+  await executor.stop();
+  // The work queue as an executor from before the per-kind durables leaves it: its one durable on fb.cmd.>, a command in hand.
+  for (const durable of executorDurables) await bus.jsm.consumers.delete(streams.commands, durable);
+  await bus.jsm.consumers.add(streams.commands, { durable_name: RETIRED_EXECUTOR_DURABLE, filter_subject: subjects.commandsAll, ack_policy: AckPolicy.Explicit, ack_wait: nanos(60_000) });
+  const [a, b] = spares();
+  assert.ok(a && b);
+  const inHand = powerCommand(a, 'status', { fencingToken: 20 });
+  const queued = powerCommand(b, 'status', { fencingToken: 20 });
+  await send(inHand);
+  await send(queued);
+  const held = await (await bus.js.consumers.get(streams.commands, RETIRED_EXECUTOR_DURABLE)).next({ expires: 5_000 });
+  assert.equal(held?.subject, subjects.command('power'), 'the old executor took a command and never acked it');
+
+  await assert.rejects(
+    () => startTestExecutor('e-upgrading'),
+    (err: unknown) => {
+      assert.ok(err instanceof Error);
+      assert.match(err.message, /cannot create the durables executor-power \(fb\.cmd\.power\), executor-net .* on FB_CMDS/);
+      assert.match(err.message, /the durable "executor" \(fb\.cmd\.>\)/);
+      assert.match(err.message, /run the streams job as the NATS admin \(deploy\/bin\/ensure-streams\.ts.*or `nats consumer rm FB_CMDS executor`/);
+      return true;
+    },
+  );
+  const left = (await bus.jsm.consumers.list(streams.commands).next()).map((c) => c.name);
+  assert.deepEqual(left, [RETIRED_EXECUTOR_DURABLE], 'nothing half-started next to the old durable');
+
+  // What the streams job does (deploy/test/nats-permissions.int.test.ts runs the job itself).
+  await bus.jsm.consumers.delete(streams.commands, RETIRED_EXECUTOR_DURABLE);
+  executor = await startTestExecutor('e-upgraded');
+  for (const cmd of [inHand, queued]) {
+    const [result] = await resultOf(cmd.commandId);
+    assert.equal(result?.outcome, 'succeeded', JSON.stringify(result));
+    assert.equal(result?.executor, 'e-upgraded');
   }
 });
 
