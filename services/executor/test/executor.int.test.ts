@@ -273,38 +273,42 @@ test('executor - net: an access VLAN command puts a spare on a server VLAN, read
   assert.equal(lab.world.hostOnVlan(spare.id, vlan), true);
 });
 
-test('executor - per-kind: a power burst never has more than its limit at the BMCs, while net commands in hand go ahead', async () => {
+/** An access-VLAN command for each spare's first NIC: net commands that touch switches only, never a BMC. */
+function netCommands(): NetCommand[] {
+  const vlan = lab.inventory.vlans[0]?.id;
+  assert.ok(vlan !== undefined);
+  const now = Date.now();
+  return lab.inventory.hosts
+    .filter((h) => h.role === 'spare')
+    .flatMap((h) => (h.nics[0] ? [{ host: h.id, nic: h.nics[0] }] : []))
+    .map(({ host, nic }) => ({ kind: 'net', action: 'access', vlan, switch: nic.switch, port: nic.port, host, site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 }));
+}
+
+test('executor - per-kind: net commands published after a power burst larger than its limit do not wait for it, and the power limit holds at the BMCs', async () => {
   await executor.stop();
   const config = loadConfig(executorConfigSchema, { NATS_URL: nats.url, REDIS_URL: redis.url, FB_EXEC_PER_KIND: '16', FB_EXEC_PER_KIND_POWER: '2', FB_EXEC_PER_DEVICE: '4' });
   executor = await startTestExecutor('e-kinds', executorLimits(config));
   // Two hosts on each of the three racks' BMCs: at 4 per device they would allow 12 power requests at once.
   const hosts = lab.inventory.racks.flatMap((r) => lab.inventory.hosts.filter((h) => h.rack === r.id && h.role === 'production').slice(0, 2).map((h) => h.id));
   assert.equal(new Set(hosts.map((id) => lab.inventory.hosts.find((h) => h.id === id)?.bmc.address)).size, 3);
-  const vlan = lab.inventory.vlans[0]?.id;
-  assert.ok(vlan !== undefined);
-  const now = Date.now();
-  const net: NetCommand[] = lab.inventory.hosts
-    .filter((h) => h.role === 'spare')
-    .flatMap((h) => (h.nics[0] ? [{ host: h.id, nic: h.nics[0] }] : []))
-    .map(({ host, nic }) => ({ kind: 'net', action: 'access', vlan, switch: nic.switch, port: nic.port, host, site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 }));
+  const net = netCommands();
   assert.ok(net.length > 0);
-  const power = Array.from({ length: 30 }, (_, i) => powerCommand(hosts[i % hosts.length] ?? '', 'status', { fencingToken: 20 }));
-  for (const h of hosts) lab.faults.setBmc(h, { mode: 'slow', latencyMs: 100 });
+  // 20 times the power limit, and more than the 16 slots a net consumer has: at 200 ms a BMC request, about 4 s of work.
+  const power = Array.from({ length: 40 }, (_, i) => powerCommand(hosts[i % hosts.length] ?? '', 'status', { fencingToken: 20 }));
+  for (const h of hosts) lab.faults.setBmc(h, { mode: 'slow', latencyMs: 200 });
   try {
     lab.recorder.resetPeaks();
-    // The net commands go in among the first 16 (its concurrency) the executor takes from the shared queue:
-    // the power limit must not hold them up. Net commands queued behind a power burst larger than that
-    // do wait for it, since every kind shares the one FB_CMDS durable (see FB_EXEC_PER_KIND).
-    for (const c of power.slice(0, 6)) await send(c);
+    // The whole burst is in the work queue before the first net command: one durable for every kind
+    // would hand the net commands out only once all but its slots' worth of the burst were done.
+    for (const c of power) await send(c);
     for (const c of net) await bus.publish(topics.command('net'), c, { msgId: randomUUID() });
-    for (const c of power.slice(6)) await send(c);
 
-    await waitFor('the net results', () => net.every((c) => results.has(c.commandId)), 5_000);
+    await waitFor('the net results', () => net.every((c) => results.has(c.commandId)), 10_000);
     const powerDone = power.filter((c) => results.has(c.commandId)).length;
-    assert.ok(powerDone < power.length / 2, `the net commands waited for ${powerDone} of ${power.length} power commands`);
+    assert.ok(powerDone < power.length / 2, `the net commands waited for ${powerDone} of the ${power.length} power commands ahead of them`);
     for (const c of net) assert.equal(results.get(c.commandId)?.[0]?.outcome, 'succeeded', JSON.stringify(results.get(c.commandId)));
 
-    await waitFor('the power results', () => power.every((c) => results.has(c.commandId)), 20_000);
+    await waitFor('the power results', () => power.every((c) => results.has(c.commandId)), 30_000);
     assert.ok(power.every((c) => results.get(c.commandId)?.[0]?.outcome === 'succeeded'));
     // Counted by the BMCs: every endpoint's requests in hand, added up.
     const peak = lab.recorder.peakInFlight('bmc');
@@ -312,6 +316,31 @@ test('executor - per-kind: a power burst never has more than its limit at the BM
     assert.equal(peak, 2, 'the burst did press on the limit');
   } finally {
     for (const h of hosts) lab.faults.setBmc(h, { mode: 'ok' });
+  }
+});
+
+test('executor - per-kind: executors share each kind\'s durable, so every command goes to exactly one of them', async () => {
+  // Two slots each for power, so neither executor can take the whole burst.
+  const limits: ExecutorOptions['limits'] = { perKind: { power: 2 }, defaultPerKind: 16, perDevice: 4 };
+  await executor.stop();
+  executor = await startTestExecutor('e-a', limits);
+  const other = await startTestExecutor('e-b', limits);
+  try {
+    const hosts = lab.inventory.hosts.filter((h) => h.role === 'production').map((h) => h.id);
+    const power = Array.from({ length: 40 }, (_, i) => powerCommand(hosts[i % hosts.length] ?? '', 'status', { fencingToken: 20 }));
+    const net = netCommands();
+    for (const c of power) await send(c);
+    for (const c of net) await bus.publish(topics.command('net'), c, { msgId: randomUUID() });
+    const all = [...power, ...net];
+    await waitFor('every result', () => all.every((c) => results.has(c.commandId)), 30_000);
+    // A command delivered twice would show up as a second, replayed result.
+    await new Promise((r) => setTimeout(r, 500));
+    for (const c of all) assert.equal(results.get(c.commandId)?.length, 1, JSON.stringify(results.get(c.commandId)));
+    assert.ok(all.every((c) => results.get(c.commandId)?.[0]?.outcome === 'succeeded'));
+    const by = new Set(power.map((c) => results.get(c.commandId)?.[0]?.executor));
+    assert.deepEqual([...by].sort(), ['e-a', 'e-b'], 'both executors took power commands');
+  } finally {
+    await other.stop();
   }
 });
 
