@@ -203,6 +203,9 @@ test('deploy manifests - nats.conf grants each service\'s durables and denies th
     const create = `"$JS.API.CONSUMER.CREATE.${streams.commands}.${executorDurable(kind)}.${subjects.command(kind)}"`;
     assert.ok(section('executor').includes(create), `executor lacks ${create}`);
   }
+  // And the planner publishes on those subjects only: a command on any other would sit in FB_CMDS with no durable to take it.
+  const plannerCommandSubjects = [...section('planner').matchAll(/"(fb\.cmd\.[^"]*)"/g)].map((m) => m[1]);
+  assert.deepEqual(plannerCommandSubjects, commandKinds.map((kind) => subjects.command(kind)), 'the planner publishes commands on exactly the kinds the executors consume');
   const retired = new RegExp(`\\.${streams.commands}\\.${RETIRED_EXECUTOR_DURABLE}[."]`);
   assert.doesNotMatch(section('executor'), retired, `executor may still use the retired durable ${RETIRED_EXECUTOR_DURABLE}`);
 });

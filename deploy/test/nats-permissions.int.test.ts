@@ -24,6 +24,7 @@ import {
   topics,
   type Bus,
   type Command,
+  type CommandKind,
   type CommandResult,
   type ConsumerHandle,
   type DeadLetter,
@@ -349,6 +350,9 @@ test('deploy nats - what a user must not do is refused', async () => {
   await refused('detector publishes a command', () => detector.publish(topics.command('power'), command), power);
   await refused('operator publishes a command', () => operator.publish(topics.command('power'), command), power);
   await refused('admin publishes a command', () => admin.publish(topics.command('power'), command), power);
+  // Only on the kinds' subjects, where the executors' durables take them; on another, a command would sit unread.
+  const noKind = subjects.command('san' as CommandKind);
+  await refused('planner publishes a command of no kind', () => planner.js.publish(noKind, encoder.encode(JSON.stringify(command))), noKind);
   // Verdicts from the detector only, results from executors only.
   await refused('planner publishes a verdict', () => planner.publish(topics.hostFailed, sampleHostFailed()), failedSubject);
   await refused('executor publishes a verdict', () => executor.publish(topics.hostFailed, sampleHostFailed()), failedSubject);
