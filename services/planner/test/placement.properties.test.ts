@@ -172,6 +172,23 @@ describe('placement properties', () => {
     );
   });
 
+  it('placement - one inventory planned again and again, under other policies and candidates, plans as a fresh copy of it does', () => {
+    // The engine indexes an inventory once per object: the index must never leak one call's policy or candidates into another.
+    fc.assert(
+      fc.property(scenarioArb(10, 10), fc.constantFrom(1, 2, 8), fc.boolean(), fc.nat(), (sc, overcommit, allowPreemption, drop) => {
+        const input = toInput(sc);
+        planPlacement(input);
+        const varied: PlacementInput = {
+          ...input,
+          candidates: input.candidates.filter((_, i) => i !== drop % Math.max(1, input.candidates.length)),
+          policy: { vcpuOvercommit: overcommit, allowPreemption },
+        };
+        assert.deepEqual(planPlacement(varied), planPlacement({ ...varied, inventory: structuredClone(varied.inventory) }));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it('placement - an unreachable server has no usable candidate that reaches it', () => {
     fc.assert(
       fc.property(scenarioArb(10, 10), (sc) => {

@@ -102,12 +102,95 @@ function unknownIds(kind: string, ids: Iterable<string>, known: ReadonlyMap<stri
   }
 }
 
-/** The entries of `items` whose id is in `wanted`, in one pass: cheaper than indexing a whole big inventory per call. */
-function pick<T extends { id: string }>(items: readonly T[], wanted: ReadonlySet<string>, alsoWanted: ReadonlySet<string> = new Set()): Map<string, T> {
-  const found = new Map<string, T>();
-  if (wanted.size === 0 && alsoWanted.size === 0) return found;
-  for (const item of items) if (wanted.has(item.id) || alsoWanted.has(item.id)) found.set(item.id, item);
-  return found;
+/**
+ * What placement looks up in an inventory, built once per inventory object
+ * (inventories are never changed in place: a new one is a new object). A
+ * planner plans many incidents against one inventory; indexing 10,000 hosts
+ * on every call would be most of a rack loss's planning time.
+ */
+interface InventoryIndex {
+  hostsById: ReadonlyMap<string, Host>;
+  serversById: ReadonlyMap<string, Server>;
+  rackIds: ReadonlySet<string>;
+  vlanFabric: ReadonlyMap<number, string>;
+  /** Storage fabric of each LUN, through its array. */
+  lunFabric: ReadonlyMap<string, string>;
+  /** The hypervisor image a conversion boots, per architecture (lowest id first). */
+  hypervisorImage: ReadonlyMap<string, string>;
+  /** Every host that is not production (spare, repurposable, hypervisor), sorted by id: the only ones placement can use. */
+  freeable: readonly Host[];
+  /** Network fabrics a host's NICs reach, sorted; hosts of one NIC layout share the array. */
+  netFabricsOf(host: Host): readonly string[];
+  /** Offers of hosts without existing VMs depend only on the host and the policy: kept per policy. */
+  offersByPolicy: Map<string, Map<string, HostOffer>>;
+}
+
+const indexes = new WeakMap<Inventory, InventoryIndex>();
+
+function indexOf(inv: Inventory): InventoryIndex {
+  const cached = indexes.get(inv);
+  if (cached !== undefined) return cached;
+  const switchFabric = new Map(inv.switches.map((sw) => [sw.id, sw.fabric]));
+  const arrayFabric = new Map(inv.storageArrays.map((a) => [a.id, a.fabric]));
+  const hypervisorImage = new Map<string, string>();
+  for (const image of [...inv.images].sort((a, b) => compareIds(a.id, b.id))) {
+    if (image.hypervisor && !hypervisorImage.has(image.arch)) hypervisorImage.set(image.arch, image.id);
+  }
+  const fabricsByLayout = new Map<string, readonly string[]>();
+  const fabricsByHost = new Map<string, readonly string[]>();
+  const index: InventoryIndex = {
+    hostsById: new Map(inv.hosts.map((h) => [h.id, h])),
+    serversById: new Map(inv.servers.map((s) => [s.id, s])),
+    rackIds: new Set(inv.racks.map((r) => r.id)),
+    vlanFabric: new Map(inv.vlans.map((v) => [v.id, v.fabric])),
+    lunFabric: new Map(inv.luns.map((l) => [l.id, arrayFabric.get(l.array) ?? `?array:${l.array}`])),
+    hypervisorImage,
+    // A production host runs a server of its own; it is not free capacity.
+    freeable: inv.hosts.filter((h) => h.role !== 'production').sort((a, b) => compareIds(a.id, b.id)),
+    offersByPolicy: new Map(),
+    netFabricsOf: (host) => {
+      let fabrics = fabricsByHost.get(host.id);
+      if (fabrics !== undefined) return fabrics;
+      let layout = '';
+      for (const nic of host.nics) layout += `${nic.switch}\n`;
+      fabrics = fabricsByLayout.get(layout);
+      if (fabrics === undefined) {
+        fabrics = [...new Set(host.nics.map((n) => switchFabric.get(n.switch)).filter((f) => f !== undefined))].sort(compareIds);
+        fabricsByLayout.set(layout, fabrics);
+      }
+      fabricsByHost.set(host.id, fabrics);
+      return fabrics;
+    },
+  };
+  indexes.set(inv, index);
+  return index;
+}
+
+/** What a host offers under a policy, with what its existing VMs already use. */
+function offerOf(host: Host, netFabrics: readonly string[], hypervisorImage: ReadonlyMap<string, string>, policy: PlacementPolicy, vms: readonly Server[]): HostOffer {
+  const reserve = policy.hypervisorReserve;
+  const hbaFabric = host.hba?.fabric;
+  const maxVmCpus = Math.max(0, host.cpus - reserve.cpus);
+  const kind: HostKind = host.role as HostKind;
+  return {
+    id: host.id,
+    host,
+    kind,
+    arch: host.arch,
+    cpus: host.cpus,
+    memoryGiB: host.memoryGiB,
+    netFabrics,
+    hbaFabric,
+    classKey: `${host.arch}|${netFabrics.join(',')}|${hbaFabric ?? ''}`,
+    workload: kind === 'repurposable' && host.workload ? { name: host.workload.name, priority: host.workload.priority } : undefined,
+    conversionImage: kind !== 'hypervisor' && host.hypervisorCapable ? hypervisorImage.get(host.arch) : undefined,
+    vmCpuCapacity: maxVmCpus * policy.vcpuOvercommit,
+    vmMemoryCapacity: Math.max(0, host.memoryGiB - reserve.memoryGiB),
+    maxVmCpus,
+    usedCpus: vms.reduce((sum, s) => sum + s.cpus, 0),
+    usedMemoryGiB: vms.reduce((sum, s) => sum + s.memoryGiB, 0),
+    groups: vms.length === 0 ? noGroups : [...new Set(vms.map((s) => s.antiAffinity).filter((g) => g !== undefined))].sort(compareIds),
+  };
 }
 
 export function buildPlacementContext(input: PlacementInput): PlacementContext {
@@ -116,26 +199,13 @@ export function buildPlacementContext(input: PlacementInput): PlacementContext {
   const existingVms = input.existingVms ?? [];
   const serverIds = [...new Set(input.servers)];
   const candidateIds = new Set(input.candidates);
-  const serversById = pick(inv.servers, new Set([...serverIds, ...existingVms.map((vm) => vm.server)]));
-  const hostsById = pick(inv.hosts, candidateIds, new Set([...input.failed.hosts, ...existingVms.map((vm) => vm.hypervisor)]));
-  const rackIds = new Set(inv.racks.map((r) => r.id));
+  const { hostsById, serversById, rackIds, vlanFabric, lunFabric, hypervisorImage, freeable, netFabricsOf, offersByPolicy } = indexOf(inv);
   unknownIds('server', serverIds, serversById);
   unknownIds('candidate host', candidateIds, hostsById);
   unknownIds('failed host', input.failed.hosts, hostsById);
   unknownIds('failed rack', input.failed.racks, rackIds);
   unknownIds('existing VM server', existingVms.map((vm) => vm.server), serversById);
   unknownIds('existing hypervisor', existingVms.map((vm) => vm.hypervisor), hostsById);
-
-  const switchFabric = new Map(inv.switches.map((sw) => [sw.id, sw.fabric]));
-  const vlanFabric = new Map(inv.vlans.map((v) => [v.id, v.fabric]));
-  const arrayFabric = new Map(inv.storageArrays.map((a) => [a.id, a.fabric]));
-  const lunFabric = new Map(
-    [...pick(inv.luns, new Set(serverIds.flatMap((id) => serversById.get(id)?.luns ?? []))).values()].map((l) => [l.id, arrayFabric.get(l.array) ?? `?array:${l.array}`]),
-  );
-  const hypervisorImage = new Map<string, string>();
-  for (const image of [...inv.images].sort((a, b) => compareIds(a.id, b.id))) {
-    if (image.hypervisor && !hypervisorImage.has(image.arch)) hypervisorImage.set(image.arch, image.id);
-  }
 
   const servers = serverIds.map((id): ServerNeed => {
     const server = serversById.get(id) as Server;
@@ -167,54 +237,23 @@ export function buildPlacementContext(input: PlacementInput): PlacementContext {
 
   const hosts: HostOffer[] = [];
   const setAside: SetAside[] = [];
-  // Filter before sorting and building anything: on a big fleet most candidates are busy production hosts.
-  const usable: Host[] = [];
-  for (const id of candidateIds) {
-    const host = hostsById.get(id) as Host;
-    if (failedHosts.has(id) || failedRacks.has(host.rack)) continue;
-    // A production host runs a server of its own; it is not free capacity.
-    if (host.role === 'production') continue;
-    usable.push(host);
-  }
-  usable.sort((a, b) => compareIds(a.id, b.id));
-  // Hosts share a handful of NIC layouts; their fabric lists are shared too.
-  const fabricsByLayout = new Map<string, readonly string[]>();
   const reserve = policy.hypervisorReserve;
-  for (const host of usable) {
+  const policyKey = `${policy.vcpuOvercommit}|${reserve.cpus}|${reserve.memoryGiB}`;
+  let cachedOffers = offersByPolicy.get(policyKey);
+  if (cachedOffers === undefined) offersByPolicy.set(policyKey, (cachedOffers = new Map()));
+  // Already sorted by id, and without the production hosts that are most of a big fleet.
+  for (const host of freeable) {
     const id = host.id;
+    if (!candidateIds.has(id) || failedHosts.has(id) || failedRacks.has(host.rack)) continue;
     const vms = vmsByHypervisor.get(id) ?? [];
     if (vms.length > 0 && host.role !== 'hypervisor') {
       throw new Error(`placement: existing VMs are listed on ${id}, which is a ${host.role} host, not a hypervisor`);
     }
-    let layout = '';
-    for (const nic of host.nics) layout += `${nic.switch}\n`;
-    let netFabrics = fabricsByLayout.get(layout);
-    if (netFabrics === undefined) {
-      netFabrics = [...new Set(host.nics.map((n) => switchFabric.get(n.switch)).filter((f) => f !== undefined))].sort(compareIds);
-      fabricsByLayout.set(layout, netFabrics);
+    let offer = vms.length === 0 ? cachedOffers.get(id) : undefined;
+    if (offer === undefined) {
+      offer = offerOf(host, netFabricsOf(host), hypervisorImage, policy, vms);
+      if (vms.length === 0) cachedOffers.set(id, offer);
     }
-    const hbaFabric = host.hba?.fabric;
-    const maxVmCpus = Math.max(0, host.cpus - reserve.cpus);
-    const kind: HostKind = host.role as HostKind;
-    const offer: HostOffer = {
-      id,
-      host,
-      kind,
-      arch: host.arch,
-      cpus: host.cpus,
-      memoryGiB: host.memoryGiB,
-      netFabrics,
-      hbaFabric,
-      classKey: `${host.arch}|${netFabrics.join(',')}|${hbaFabric ?? ''}`,
-      workload: kind === 'repurposable' && host.workload ? { name: host.workload.name, priority: host.workload.priority } : undefined,
-      conversionImage: kind !== 'hypervisor' && host.hypervisorCapable ? hypervisorImage.get(host.arch) : undefined,
-      vmCpuCapacity: maxVmCpus * policy.vcpuOvercommit,
-      vmMemoryCapacity: Math.max(0, host.memoryGiB - reserve.memoryGiB),
-      maxVmCpus,
-      usedCpus: vms.length === 0 ? 0 : vms.reduce((sum, s) => sum + s.cpus, 0),
-      usedMemoryGiB: vms.length === 0 ? 0 : vms.reduce((sum, s) => sum + s.memoryGiB, 0),
-      groups: vms.length === 0 ? noGroups : [...new Set(vms.map((s) => s.antiAffinity).filter((g) => g !== undefined))].sort(compareIds),
-    };
     if (offer.workload && !policy.allowPreemption) setAside.push({ offer, why: 'preemption-disallowed' });
     else hosts.push(offer);
   }
