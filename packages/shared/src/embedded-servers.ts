@@ -12,6 +12,8 @@ import { join } from 'node:path';
 export interface EmbeddedServer {
   readonly url: string;
   readonly port: number;
+  /** The server's process id (benchmarks read its CPU time). */
+  readonly pid: number | undefined;
   /** Stops the server and removes a temp data dir it made; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -113,7 +115,7 @@ async function startProcess(spec: ProcessSpec, options: EmbeddedServerOptions): 
   // Once ready, the server's chatter is not ours to buffer.
   child.stdout?.removeAllListeners('data').resume();
   child.stderr?.removeAllListeners('data').resume();
-  return { url: `${spec.scheme}://127.0.0.1:${port}`, port, stop };
+  return { url: `${spec.scheme}://127.0.0.1:${port}`, port, pid: child.pid, stop };
 }
 
 export function startNatsServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {

@@ -18,6 +18,7 @@
  *   npm run bench -w @firebreak/executor -- [--runs 5] [--commands 6000] [--size row]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -63,6 +64,18 @@ function percentile(values: number[], p: number): number {
 
 function median(values: number[]): number {
   return percentile(values, 0.5);
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc; 0 where /proc is missing. */
+function cpuMsOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15, in clock ticks (100 Hz).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
 }
 
 async function startLabChild(natsUrl: string): Promise<{ child: ChildProcess; inventoryPath: string }> {
@@ -134,6 +147,13 @@ async function main(): Promise<void> {
   };
   const collect = (n: number): Promise<void> => new Promise<void>((resolve) => (onResult = () => seen.length >= n && resolve()));
 
+  // CPU per command, whole system and executor alone: a machine-independent figure beside commands/s on a shared two-core machine.
+  const processes = { executor: executor.pid, lab: child.pid, 'nats-server': nats.pid, 'redis-server': redis.pid };
+  const cpuNow = (): Record<string, number> => ({
+    ...Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuMsOf(pid)])),
+    bench: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+  });
+  const cpuPerCommand: Record<string, number>[] = [];
   const rates: number[] = [];
   const p50s: number[] = [];
   const p99s: number[] = [];
@@ -142,6 +162,7 @@ async function main(): Promise<void> {
     seen.length = 0;
     failed = 0;
     const done = collect(count);
+    const cpuBefore = cpuNow();
     const started = performance.now();
     const sends: Promise<unknown>[] = [];
     for (let i = 0; i < count; i++) {
@@ -151,6 +172,8 @@ async function main(): Promise<void> {
     await Promise.all(sends);
     await done;
     const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = cpuNow();
+    if (run > 0) cpuPerCommand.push(Object.fromEntries(Object.entries(cpuAfter).map(([name, ms]) => [name, ((ms - (cpuBefore[name] ?? 0)) * 1000) / count])));
     if (failed > 0) throw new Error(`${failed} of ${count} commands failed: the figures would measure errors`);
     const rate = count / seconds;
     console.log(
@@ -189,6 +212,12 @@ async function main(): Promise<void> {
     `median of ${runs}: ${rate.toFixed(0)} commands/s (target ≥ ${TARGET_PER_SECOND}: ${rate >= TARGET_PER_SECOND ? 'met' : 'NOT met'}), ` +
       `flood latency p50 ${median(p50s).toFixed(1)} ms p99 ${median(p99s).toFixed(1)} ms; added per command p50 ${percentile(added, 0.5).toFixed(2)} ms p99 ${percentile(added, 0.99).toFixed(2)} ms`,
   );
+
+  const cpuLine = Object.keys(cpuPerCommand[0] ?? {})
+    .map((name) => `${name} ${median(cpuPerCommand.map((c) => c[name] ?? 0)).toFixed(0)}`)
+    .join(', ');
+  const total = median(cpuPerCommand.map((c) => Object.values(c).reduce((a, b) => a + b, 0)));
+  console.log(`CPU per command, µs (median of ${runs}): ${total.toFixed(0)} in all = ${cpuLine}; two cores give at most ${((2 * 1e6) / total).toFixed(0)} commands/s at that cost`);
 
   results.unsubscribe();
   const exited = new Promise((resolve) => executor.once('exit', resolve));

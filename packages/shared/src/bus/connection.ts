@@ -50,6 +50,8 @@ async function connectNats(options: ConnectBusOptions): Promise<NatsConnection> 
       // Notice a half-open TCP connection within ~30 s rather than the 4-minute default.
       pingInterval: 10_000,
       maxPingOut: 3,
+      // No stack captured per request (every JetStream publish is one): a tenth of the executor's time at load.
+      noAsyncTraces: true,
     });
   } catch (err) {
     if (err instanceof NatsError && err.code === ErrorCode.AuthorizationViolation) {

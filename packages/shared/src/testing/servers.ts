@@ -26,6 +26,8 @@ async function startContainer(image: string, port: number, cmd: string[], scheme
   return {
     url: `${scheme}://${container.getHost()}:${mapped}`,
     port: mapped,
+    // In a container: not a process of this machine to read.
+    pid: undefined,
     stop: async () => {
       if (stopped) return;
       stopped = true;
