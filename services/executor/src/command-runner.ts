@@ -74,19 +74,20 @@ export class CommandRunner {
     const { store } = this.options;
     const key = idempotencyKey(command.commandId);
 
-    const fence = await store.fencing.check(command.site, command.fencingToken);
+    // Both in one Redis round trip (auto-pipelined): the fence decides first, the record only matters if it passes.
+    const [fence, begun] = await Promise.all([store.fencing.check(command.site, command.fencingToken), store.idempotency.begin(key, undefined, CommandResult)]);
     if (!fence.accepted) {
-      return this.finish(command, startedAt, 1, {
-        outcome: 'rejected',
+      const rejected = {
+        outcome: 'rejected' as const,
         error: {
           code: errorCodes.staleFencingToken,
           message: `fencing token ${command.fencingToken} is older than ${fence.newest}, the newest seen for site ${command.site}: the issuing planner has lost its lease`,
           retryable: false,
         },
-      });
+      };
+      // A record this delivery began keeps the rejection, so no later delivery mistakes it for a crash mid-effect.
+      return begun.first ? this.record(key, command, startedAt, 1, rejected) : this.finish(command, startedAt, 1, rejected);
     }
-
-    const begun = await store.idempotency.begin(key, undefined, CommandResult);
     if (!begun.first && begun.record.state === 'done') {
       const replay = { ...begun.record.result, replayed: true };
       await this.options.results.publish(replay);
