@@ -15,6 +15,11 @@ export interface StepResult {
   retryAfterMs?: number;
   /** What happened, for logs and incident reports. */
   message: string;
+  /**
+   * When done: the state as the read that confirmed it found it, so the
+   * caller can report it without asking the device again.
+   */
+  observed?: Record<string, unknown>;
 }
 
 export interface Driver<Capability extends string = string> {

@@ -41,9 +41,18 @@ export async function readBack(check: () => Promise<string | undefined>, options
   return { held: false, last };
 }
 
-/** The ensure-step's result once `goal` holds or the wait ends; `how` says what was sent (or that nothing was). */
-export async function settle(goal: string, how: string, check: () => Promise<string | undefined>, options: ReadBackOptions): Promise<StepResult> {
+/**
+ * The ensure-step's result once `goal` holds or the wait ends; `how` says what was sent (or that nothing was).
+ * `observed`, called once the state holds, gives what the confirming read found.
+ */
+export async function settle(
+  goal: string,
+  how: string,
+  check: () => Promise<string | undefined>,
+  options: ReadBackOptions,
+  observed?: () => Record<string, unknown>,
+): Promise<StepResult> {
   const r = await readBack(check, options);
-  if (r.held) return { done: true, message: `${goal} (${how}; read back after ${r.elapsedMs} ms)` };
+  if (r.held) return { done: true, message: `${goal} (${how}; read back after ${r.elapsedMs} ms)`, ...(observed && { observed: observed() }) };
   return { done: false, retryAfterMs: options.pollMs, message: `${goal}: ${how}, not read back yet; ${r.last}` };
 }

@@ -85,7 +85,12 @@ describe('net-snmp driver against the lab switch', () => {
 
     const before = sets();
     const again = await driver.setAccessVlan(port(2), 10, signal());
-    assert.deepEqual(again, { done: true, message: 'access VLAN 10 on switch sw1 port 2: already so' });
+    assert.deepEqual(again, {
+      done: true,
+      message: 'access VLAN 10 on switch sw1 port 2: already so',
+      // What the read that found it so saw, for the executor to report without reading again.
+      observed: { admin: 'up', oper: 'up', pvid: 10, vlans: [10], untagged: [10] },
+    });
     assert.equal(sets(), before, 'no SET for a state that already holds');
 
     assert.equal((await driver.setAccessVlan(port(2), 20, signal())).done, true);

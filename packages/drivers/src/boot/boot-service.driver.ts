@@ -58,27 +58,43 @@ export class BootServiceDriver implements BootDriver {
   async configure(mac: string, entry: BootEntry, signal: AbortSignal): Promise<StepResult> {
     const id = parseMac(mac);
     const goal = `${id} boots server ${entry.server} from image ${entry.image}${entry.attach ? ` ${describeAttach(entry.attach)}` : ''}`;
-    const there = sameEntry(await this.read(id, signal), entry);
-    if (!there) {
-      const body = { server: entry.server, image: entry.image, imageUrl: entry.imageUrl, ...(entry.attach && { attach: entry.attach }) };
-      await this.#call('PUT', `/v1/hosts/${id}`, signal, body);
-    }
-    return this.#settle(signal, goal, there ? 'already configured' : 'configured', async () => {
-      const served = await this.read(id, signal);
-      if (sameEntry(served, entry)) return undefined;
-      if (served === undefined) return `no script served for ${id} yet`;
-      const attached = served.attach ? describeAttach(served.attach) : "on its server's own VLANs and LUNs";
-      return `the script for ${id} still boots server ${served.server} from ${served.imageUrl} ${attached}`;
-    });
+    const before = await this.read(id, signal);
+    // The read just made is the read-back: what a booting host gets already boots the entry.
+    if (before !== undefined && sameEntry(before, entry)) return { done: true, message: `${goal} (already configured)`, observed: servedOf(before) };
+    const body = { server: entry.server, image: entry.image, imageUrl: entry.imageUrl, ...(entry.attach && { attach: entry.attach }) };
+    await this.#call('PUT', `/v1/hosts/${id}`, signal, body);
+    let found: BootEntry | undefined;
+    return this.#settle(
+      signal,
+      goal,
+      'configured',
+      async () => {
+        const served = await this.read(id, signal);
+        if (served !== undefined && sameEntry(served, entry)) {
+          found = served;
+          return undefined;
+        }
+        if (served === undefined) return `no script served for ${id} yet`;
+        const attached = served.attach ? describeAttach(served.attach) : "on its server's own VLANs and LUNs";
+        return `the script for ${id} still boots server ${served.server} from ${served.imageUrl} ${attached}`;
+      },
+      () => (found ? servedOf(found) : {}),
+    );
   }
 
   async clear(mac: string, signal: AbortSignal): Promise<StepResult> {
     const id = parseMac(mac);
-    const there = (await this.read(id, signal)) !== undefined;
+    const goal = `${id} has no boot entry`;
+    // Nothing served: the read just made is the read-back.
+    if ((await this.read(id, signal)) === undefined) return { done: true, message: `${goal} (already clear)`, observed: { cleared: true } };
     // DELETE also takes the DHCP entry; the service answers 204 either way.
-    if (there) await this.#call('DELETE', `/v1/hosts/${id}`, signal);
-    return this.#settle(signal, `${id} has no boot entry`, there ? 'cleared' : 'already clear', async () =>
-      (await this.read(id, signal)) === undefined ? undefined : `a script is still served for ${id}`,
+    await this.#call('DELETE', `/v1/hosts/${id}`, signal);
+    return this.#settle(
+      signal,
+      goal,
+      'cleared',
+      async () => ((await this.read(id, signal)) === undefined ? undefined : `a script is still served for ${id}`),
+      () => ({ cleared: true }),
     );
   }
 
@@ -94,8 +110,8 @@ export class BootServiceDriver implements BootDriver {
     }
   }
 
-  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
-    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
+  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>, observed?: () => Record<string, unknown>): Promise<StepResult> {
+    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal }, observed);
   }
 
   /** One request; statuses in `allow` come back instead of throwing. */
@@ -120,6 +136,11 @@ function parseMac(raw: string): string {
   const result = Mac.safeParse(raw);
   if (result.success) return result.data;
   throw DriverError.permanent(`mac "${raw}": ${result.error.issues[0]?.message ?? 'not a MAC address'}`);
+}
+
+/** What the executor reports of a served entry. */
+function servedOf(served: BootEntry): Record<string, unknown> {
+  return { server: served.server, image: served.image, ...(served.attach && { attach: served.attach }) };
 }
 
 function sameEntry(served: BootEntry | undefined, wanted: BootEntry): boolean {

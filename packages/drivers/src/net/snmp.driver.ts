@@ -102,6 +102,16 @@ function plan(s: Snapshot, port: number, target: Target): Varbind[] {
   return [...creates, ...adds, ...scalars, ...removes];
 }
 
+/** What a snapshot says of the port; VLAN membership only when the snapshot read the VLAN table. */
+function observedOf(s: Snapshot, port: number, vlans: boolean): Record<string, unknown> {
+  const state: Record<string, unknown> = { admin: s.admin, oper: s.oper, pvid: s.pvid };
+  if (vlans) {
+    state['vlans'] = membersOf(s.egress, port);
+    state['untagged'] = membersOf(s.untagged, port);
+  }
+  return state;
+}
+
 function holds(s: Snapshot, port: number, target: Target): boolean {
   if (target.operDown && s.oper !== 'down') return false;
   if (target.pvid !== undefined && s.pvid !== target.pvid) return false;
@@ -275,20 +285,25 @@ export class SnmpNetDriver implements NetDriver {
       if (varbinds.length > 0) await this.#ready().set(varbinds, signal);
       return { before, count: varbinds.length };
     });
-    if (sent.count === 0 && holds(sent.before, n, target)) return { done: true, message: `${label}: already so` };
+    if (sent.count === 0 && holds(sent.before, n, target)) return { done: true, message: `${label}: already so`, observed: observedOf(sent.before, n, vlans) };
     return this.#waitFor(n, label, target, sent.count > 0, signal);
   }
 
   /** Reads the port until `target` holds; the signal or settleWaitMs ending first is "not done yet", not an error. */
   async #waitFor(port: number, label: string, target: Target, wrote: boolean, signal: AbortSignal): Promise<StepResult> {
+    const vlans = target.egress !== undefined;
+    let last: Snapshot | undefined;
     const r = await readBack(
       async () => {
-        const s = await this.#snapshot(port, signal, target.egress !== undefined);
+        const s = await this.#snapshot(port, signal, vlans);
+        last = s;
         return holds(s, port, target) ? undefined : `the switch still reports ${describe(s, port)}`;
       },
       { pollMs: this.#pollMs, waitMs: this.#settleMs, signal },
     );
-    if (r.held) return { done: true, message: `${label}: ${wrote ? 'set' : 'settled'}, read back after ${r.elapsedMs} ms` };
+    if (r.held) {
+      return { done: true, message: `${label}: ${wrote ? 'set' : 'settled'}, read back after ${r.elapsedMs} ms`, ...(last && { observed: observedOf(last, port, vlans) }) };
+    }
     return { done: false, retryAfterMs: this.#pollMs, message: `${label}: ${wrote ? 'set' : 'requested'}; ${r.last}` };
   }
 }

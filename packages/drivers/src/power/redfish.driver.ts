@@ -87,6 +87,11 @@ function healthOf(system: ComputerSystem): Health {
   return health === 'OK' || health === 'Warning' || health === 'Critical' ? health : 'unknown';
 }
 
+/** The status a read of the system found, as `status()` reports it. */
+function observedOf(system: ComputerSystem): Record<string, unknown> {
+  return { powerState: powerOf(system), health: healthOf(system) };
+}
+
 function bootsPxeOnce(system: ComputerSystem): boolean {
   return system.Boot?.BootSourceOverrideTarget === 'Pxe' && system.Boot.BootSourceOverrideEnabled === 'Once';
 }
@@ -146,7 +151,7 @@ export class RedfishPowerDriver implements PowerDriver {
     const { client, path, system } = await this.#readSystem(signal);
     if (powerOf(system) === target) {
       this.#pending = undefined;
-      return { done: true, message: `already ${target}` };
+      return { done: true, message: `already ${target}`, observed: observedOf(system) };
     }
     const pending = this.#pending;
     const alreadyAsked = pending?.target === target && Date.now() - pending.at < this.#powerWaitMs;
@@ -172,7 +177,7 @@ export class RedfishPowerDriver implements PowerDriver {
 
   async #setNextBootPxe(signal: AbortSignal): Promise<StepResult> {
     const { client, path, system, etag } = await this.#readSystem(signal);
-    if (bootsPxeOnce(system)) return { done: true, message: 'next boot already PXE (once)' };
+    if (bootsPxeOnce(system)) return { done: true, message: 'next boot already PXE (once)', observed: observedOf(system) };
     if (system.Boot === undefined) throw DriverError.permanent(`redfish ${client.endpoint} ${path}: the system exposes no Boot override`);
     const allowed = system.Boot['BootSourceOverrideTarget@Redfish.AllowableValues'];
     if (allowed !== undefined && !allowed.includes('Pxe')) {
@@ -180,7 +185,7 @@ export class RedfishPowerDriver implements PowerDriver {
     }
     await client.patch(path, { Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' } }, signal, etag);
     const after = await this.#readSystem(signal);
-    if (bootsPxeOnce(after.system)) return { done: true, message: 'next boot set to PXE (once)' };
+    if (bootsPxeOnce(after.system)) return { done: true, message: 'next boot set to PXE (once)', observed: observedOf(after.system) };
     const { BootSourceOverrideTarget: t, BootSourceOverrideEnabled: e } = after.system.Boot ?? {};
     return { done: false, retryAfterMs: this.#pollMs, message: `next boot PXE requested; the BMC still reports ${t ?? '?'}/${e ?? '?'}` };
   }
@@ -267,16 +272,18 @@ export class RedfishPowerDriver implements PowerDriver {
 
   /** Reads PowerState until it is `target`; the signal or powerWaitMs ending first is "not done yet", not an error. */
   async #waitForPower(client: RedfishClient, path: string, target: 'on' | 'off', signal: AbortSignal): Promise<StepResult> {
+    let last: ComputerSystem = {};
     const r = await readBack(
       async () => {
         const { body } = await client.get<ComputerSystem>(path, signal);
-        return powerOf(body) === target ? undefined : `PowerState still ${body.PowerState ?? 'absent'}`;
+        last = typeof body === 'object' && body !== null ? body : {};
+        return powerOf(last) === target ? undefined : `PowerState still ${last.PowerState ?? 'absent'}`;
       },
       { pollMs: this.#pollMs, waitMs: this.#powerWaitMs, signal },
     );
     if (!r.held) return { done: false, retryAfterMs: this.#pollMs, message: `power ${target} requested; ${r.last}` };
     this.#pending = undefined;
-    return { done: true, message: `power ${target} after ${r.elapsedMs} ms` };
+    return { done: true, message: `power ${target} after ${r.elapsedMs} ms`, observed: observedOf(last) };
   }
 
 }

@@ -93,11 +93,17 @@ export class SanRestStorageDriver implements StorageDriver {
     const masked = includes(await this.#initiatorsOf(lun, signal), id);
     if (!masked) await this.#call('PUT', `/luns/${enc(lun)}/initiators/${enc(id)}`, signal);
     const how = masked ? 'already granted' : 'granted';
-    return this.#settle(signal, `${lun} visible to ${id}`, how, async () => {
-      if (await this.canSee(id, lun, signal)) return undefined;
-      // Masked but invisible: zoning keeps the initiator's fabric from the array; another PUT would not help.
-      return `${lun} masked to ${id} but not visible yet (zoning?)`;
-    });
+    return this.#settle(
+      signal,
+      `${lun} visible to ${id}`,
+      how,
+      async () => {
+        if (await this.canSee(id, lun, signal)) return undefined;
+        // Masked but invisible: zoning keeps the initiator's fabric from the array; another PUT would not help.
+        return `${lun} masked to ${id} but not visible yet (zoning?)`;
+      },
+      () => ({ visible: true }),
+    );
   }
 
   async revoke(lun: string, initiator: string, signal: AbortSignal): Promise<StepResult> {
@@ -107,8 +113,12 @@ export class SanRestStorageDriver implements StorageDriver {
     const masked = includes(current, id);
     if (masked) await this.#call('DELETE', `/luns/${enc(lun)}/initiators/${enc(id)}`, signal);
     const how = masked ? 'revoked' : 'already revoked';
-    return this.#settle(signal, `${lun} hidden from ${id}`, how, async () =>
-      (await this.canSee(id, lun, signal)) ? `${lun} still visible to ${id}` : undefined,
+    return this.#settle(
+      signal,
+      `${lun} hidden from ${id}`,
+      how,
+      async () => ((await this.canSee(id, lun, signal)) ? `${lun} still visible to ${id}` : undefined),
+      () => ({ visible: false }),
     );
   }
 
@@ -117,11 +127,18 @@ export class SanRestStorageDriver implements StorageDriver {
     const masked = await this.#maskedTo(id, signal);
     if (masked.length > 0) await this.#call('DELETE', `/initiators/${enc(id)}`, signal);
     const how = masked.length > 0 ? `revoked ${masked.join(', ')}` : 'already fenced';
-    return this.#settle(signal, `${id} fenced from every LUN on ${this.#array.id}`, how, async () => {
-      const still = await this.#maskedTo(id, signal);
-      for (const lun of masked) if (!still.includes(lun) && (await this.canSee(id, lun, signal))) still.push(lun);
-      return still.length === 0 ? undefined : `${id} still sees ${still.join(', ')}`;
-    });
+    return this.#settle(
+      signal,
+      `${id} fenced from every LUN on ${this.#array.id}`,
+      how,
+      async () => {
+        const still = await this.#maskedTo(id, signal);
+        for (const lun of masked) if (!still.includes(lun) && (await this.canSee(id, lun, signal))) still.push(lun);
+        return still.length === 0 ? undefined : `${id} still sees ${still.join(', ')}`;
+      },
+      // Held means nothing is masked to the initiator any more.
+      () => ({ luns: [] }),
+    );
   }
 
   async list(initiator: string | undefined, signal: AbortSignal): Promise<string[]> {
@@ -200,8 +217,8 @@ export class SanRestStorageDriver implements StorageDriver {
     return lunOf(body) ?? throwError(this.#malformed(`GET /luns/${id}`, 'a LUN without id, array or initiators'));
   }
 
-  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
-    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
+  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>, observed?: () => Record<string, unknown>): Promise<StepResult> {
+    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal }, observed);
   }
 
   /** One request; statuses in `allow` come back instead of throwing. */

@@ -73,7 +73,7 @@ export abstract class DomainVmDriver implements VmDriver {
     if (current !== undefined) {
       const existing = parseDomainXml(current.xml);
       const diff = definitionDiff(spec, existing);
-      if (diff.length === 0) return { done: true, message: `${goal} (already defined as asked)` };
+      if (diff.length === 0) return { done: true, message: `${goal} (already defined as asked)`, observed: { state: vmState(current.state) } };
       if (current.state !== 'stopped') {
         throw DriverError.permanent(
           `vm ${spec.name} on ${this.where}: ${current.state} with a different definition (${diff.join('; ')}); stop it before redefining`,
@@ -85,12 +85,20 @@ export abstract class DomainVmDriver implements VmDriver {
     } else {
       await this.defineDomain(spec.name, renderDomainXml(spec, this.#xmlOptions), signal);
     }
-    return this.#settle(signal, goal, how, async () => {
-      const now = await this.readDomain(spec.name, signal);
-      if (now === undefined) return `vm ${spec.name} not listed yet`;
-      const left = definitionDiff(spec, parseDomainXml(now.xml));
-      return left.length === 0 ? undefined : `definition still differs: ${left.join('; ')}`;
-    });
+    let found: DomainState = 'stopped';
+    return this.#settle(
+      signal,
+      goal,
+      how,
+      async () => {
+        const now = await this.readDomain(spec.name, signal);
+        if (now === undefined) return `vm ${spec.name} not listed yet`;
+        found = now.state;
+        const left = definitionDiff(spec, parseDomainXml(now.xml));
+        return left.length === 0 ? undefined : `definition still differs: ${left.join('; ')}`;
+      },
+      () => ({ state: vmState(found) }),
+    );
   }
 
   async start(name: string, signal: AbortSignal): Promise<StepResult> {
@@ -98,50 +106,66 @@ export abstract class DomainVmDriver implements VmDriver {
     const state = await this.readState(name, signal);
     const goal = `vm ${name} running on ${this.where}`;
     if (state === undefined) throw DriverError.permanent(`vm ${name} on ${this.where}: not defined; define it before starting it`);
-    if (state === 'running') return { done: true, message: `${goal} (already running)` };
+    if (state === 'running') return { done: true, message: `${goal} (already running)`, observed: { state: 'running' } };
     if (state === 'paused') await this.resumeDomain(name, signal);
     else await this.startDomain(name, signal);
-    return this.#settle(signal, goal, state === 'paused' ? 'resumed' : 'started', async () => {
-      const now = await this.readState(name, signal);
-      if (now === undefined) throw DriverError.permanent(`vm ${name} on ${this.where}: undefined while starting`);
-      return now === 'running' ? undefined : `vm ${name} is ${now}`;
-    });
+    return this.#settle(
+      signal,
+      goal,
+      state === 'paused' ? 'resumed' : 'started',
+      async () => {
+        const now = await this.readState(name, signal);
+        if (now === undefined) throw DriverError.permanent(`vm ${name} on ${this.where}: undefined while starting`);
+        return now === 'running' ? undefined : `vm ${name} is ${now}`;
+      },
+      () => ({ state: 'running' }),
+    );
   }
 
   async stop(name: string, signal: AbortSignal): Promise<StepResult> {
     this.#checkName(name);
     const state = await this.readState(name, signal);
     const goal = `vm ${name} stopped on ${this.where}`;
-    if (state === undefined) return { done: true, message: `${goal} (not defined; nothing to stop)` };
-    if (state === 'stopped') return { done: true, message: `${goal} (already stopped)` };
+    if (state === undefined) return { done: true, message: `${goal} (not defined; nothing to stop)`, observed: { state: 'absent' } };
+    if (state === 'stopped') return { done: true, message: `${goal} (already stopped)`, observed: { state: 'stopped' } };
     await this.destroyDomain(name, signal);
-    return this.#settle(signal, goal, 'forced off', async () => {
-      const now = await this.readState(name, signal);
-      return now === undefined || now === 'stopped' ? undefined : `vm ${name} is ${now}`;
-    });
+    let found: VmState = 'stopped';
+    return this.#settle(
+      signal,
+      goal,
+      'forced off',
+      async () => {
+        const now = await this.readState(name, signal);
+        found = now === undefined ? 'absent' : vmState(now);
+        return now === undefined || now === 'stopped' ? undefined : `vm ${name} is ${now}`;
+      },
+      () => ({ state: found }),
+    );
   }
 
   async undefine(name: string, signal: AbortSignal): Promise<StepResult> {
     this.#checkName(name);
     const state = await this.readState(name, signal);
     const goal = `vm ${name} absent from ${this.where}`;
-    if (state === undefined) return { done: true, message: `${goal} (already absent)` };
+    if (state === undefined) return { done: true, message: `${goal} (already absent)`, observed: { state: 'absent' } };
     if (state !== 'stopped') {
       const stopped = await this.stop(name, signal);
       if (!stopped.done) return { done: false, retryAfterMs: this.#pollMs, message: `${goal}: not undefined yet; ${stopped.message}` };
     }
     await this.undefineDomain(name, signal);
-    return this.#settle(signal, goal, state === 'stopped' ? 'undefined' : 'forced off and undefined', async () =>
-      (await this.readState(name, signal)) === undefined ? undefined : `vm ${name} still defined`,
+    return this.#settle(
+      signal,
+      goal,
+      state === 'stopped' ? 'undefined' : 'forced off and undefined',
+      async () => ((await this.readState(name, signal)) === undefined ? undefined : `vm ${name} still defined`),
+      () => ({ state: 'absent' }),
     );
   }
 
   async state(name: string, signal: AbortSignal): Promise<VmState> {
     this.#checkName(name);
     const state = await this.readState(name, signal);
-    if (state === undefined) return 'absent';
-    // A paused domain holds its memory and its name: for placement it is there, not stopped.
-    return state === 'stopped' ? 'stopped' : 'running';
+    return state === undefined ? 'absent' : vmState(state);
   }
 
   /** Names reach command lines and URLs: only inventory ids, never something an option parser could take. */
@@ -149,7 +173,12 @@ export abstract class DomainVmDriver implements VmDriver {
     if (!Id.safeParse(name).success) throw DriverError.permanent(`vm "${name}" on ${this.where}: not a domain name (1-128 letters, digits, "-" or "_")`);
   }
 
-  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>): Promise<StepResult> {
-    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
+  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>, observed?: () => Record<string, unknown>): Promise<StepResult> {
+    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal }, observed);
   }
+}
+
+/** A paused domain holds its memory and its name: for placement it is there, not stopped. */
+function vmState(state: DomainState): VmState {
+  return state === 'stopped' ? 'stopped' : 'running';
 }

@@ -38,7 +38,8 @@ export class BootCommands {
     } else {
       step = () => driver.clear(command.mac, signal);
     }
-    await untilDone(step, signal);
+    const done = await untilDone(step, signal);
+    if (done.observed !== undefined) return { observed: done.observed };
     const served = await driver.read(command.mac, signal);
     if (served === undefined) return { observed: { cleared: true } };
     return { observed: { server: served.server, image: served.image, ...(served.attach && { attach: served.attach }) } };

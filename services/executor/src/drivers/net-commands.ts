@@ -39,8 +39,9 @@ export class NetCommands {
         step = () => driver.openPort(port, signal);
         break;
     }
-    await untilDone(step, signal);
-    return { observed: { ...(await driver.read(port, signal)) } };
+    // The driver read the port back to say the state holds; read it again only if it did not report what it found.
+    const done = await untilDone(step, signal);
+    return { observed: done.observed ?? { ...(await driver.read(port, signal)) } };
   }
 
   close(): Promise<void> {

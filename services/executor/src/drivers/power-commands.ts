@@ -49,19 +49,22 @@ export class PowerCommands {
     const attributes = { 'firebreak.host': command.host, 'firebreak.device': this.deviceOf(command) };
     const call = <T>(action: string, fn: () => Promise<T>): Promise<T> =>
       deviceCall(`redfish ${action}`, { ...attributes, 'firebreak.device.action': action }, fn);
+    let observed: Record<string, unknown> | undefined;
     switch (command.action) {
       case 'on':
       case 'off': {
         const state = command.action;
-        await untilDone(() => call(`power-${state}`, () => driver.ensurePower(state, signal)), signal);
+        observed = (await untilDone(() => call(`power-${state}`, () => driver.ensurePower(state, signal)), signal)).observed;
         break;
       }
       case 'pxe-once':
-        await untilDone(() => call('boot-pxe-once', () => driver.setNextBootPxe(signal)), signal);
+        observed = (await untilDone(() => call('boot-pxe-once', () => driver.setNextBootPxe(signal)), signal)).observed;
         break;
       case 'status':
         break;
     }
+    // The driver's confirming read already says how the machine is; ask the BMC only when it did not.
+    if (observed !== undefined) return { observed };
     const status = await call('status', () => driver.status(signal));
     return { observed: { powerState: status.powerState, health: status.health } };
   }

@@ -36,7 +36,9 @@ export class StorageCommands {
         step = () => driver.deleteClone(command.cloneId, signal);
         break;
     }
-    await untilDone(step, signal);
+    // The driver read visibility back to say the state holds; read again only if it did not report what it found.
+    const done = await untilDone(step, signal);
+    if (done.observed !== undefined && command.action !== 'clone' && command.action !== 'delete-clone') return { observed: done.observed };
     if (command.action === 'grant' || command.action === 'revoke') {
       return { observed: { visible: await driver.canSee(command.initiator, command.lun, signal) } };
     }

@@ -48,8 +48,8 @@ export class VmCommands {
         step = () => driver.undefine(command.vm, signal);
         break;
     }
-    await untilDone(step, signal);
-    return { observed: { state: await driver.state(command.vm, signal) } };
+    const done = await untilDone(step, signal);
+    return { observed: done.observed ?? { state: await driver.state(command.vm, signal) } };
   }
 
   close(): Promise<void> {
