@@ -62,6 +62,7 @@ export function createBusEffects(options: BusEffectsOptions): BusEffects {
   return {
     runCommands: (cmds, signal) => commands.run(cmds, untilClosed(signal)),
     waitForHeartbeat: (wanted, signal) => heartbeats.wait(wanted, untilClosed(signal)),
+    watchHeartbeats: (wanted, signal) => heartbeats.watch(wanted, untilClosed(signal)),
     claimHosts: (incidentId, hosts) => claims.claim(incidentId, hosts),
     releaseHosts: (incidentId, hosts) => claims.release(incidentId, hosts),
     publishProgress: (p) => progress.publish(p),

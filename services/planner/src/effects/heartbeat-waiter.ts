@@ -15,6 +15,8 @@ export function heartbeatMatches(heartbeat: Heartbeat, wanted: HeartbeatWanted):
 
 export class HeartbeatWaiter {
   private readonly subscriptions: SharedSubscriptions<Heartbeat>;
+  /** Per heartbeat subject: what each watch (see `watch`) kept, the newest per server identity. */
+  private readonly watched = new Map<string, Set<{ wanted: HeartbeatWanted; kept: Heartbeat | undefined }>>();
 
   constructor(
     private readonly bus: EffectsBus,
@@ -26,6 +28,34 @@ export class HeartbeatWaiter {
   /** Hosts with a live heartbeat subscription. */
   get subscribed(): number {
     return this.subscriptions.size;
+  }
+
+  /**
+   * Listens for heartbeats matching `wanted` from now until the signal aborts,
+   * keeping the newest, so that a `wait` begun later (once the power-on it
+   * follows has been confirmed) still gets one the host sent at boot.
+   */
+  watch(wanted: HeartbeatWanted, signal: AbortSignal): void {
+    if (signal.aborted) return;
+    const topic = topics.heartbeat(wanted.site, wanted.rack, wanted.host);
+    const watch: { wanted: HeartbeatWanted; kept: Heartbeat | undefined } = { wanted, kept: undefined };
+    const watches = this.watched.get(topic.subject) ?? new Set();
+    this.watched.set(topic.subject, watches);
+    watches.add(watch);
+    const membership = this.subscriptions.join(
+      topic.subject,
+      (deliver) => this.bus.subscribeCore(topic, (heartbeat, ctx) => deliver(heartbeat, ctx.subject)),
+      (heartbeat) => {
+        if (heartbeatMatches(heartbeat, wanted) && (watch.kept === undefined || heartbeat.sentAt > watch.kept.sentAt)) watch.kept = heartbeat;
+      },
+    );
+    const stop = (): void => {
+      watches.delete(watch);
+      if (watches.size === 0 && this.watched.get(topic.subject) === watches) this.watched.delete(topic.subject);
+      void membership.leave();
+    };
+    signal.addEventListener('abort', stop, { once: true });
+    membership.ready.catch(() => {});
   }
 
   wait(wanted: HeartbeatWanted, signal: AbortSignal): Promise<number> {
@@ -51,6 +81,11 @@ export class HeartbeatWaiter {
       );
       signal.addEventListener('abort', onAbort, { once: true });
       membership.ready.catch((err: unknown) => finish(() => reject(err)));
+      // One a watch kept before this wait began counts as well as one heard from now on.
+      for (const watch of this.watched.get(topic.subject) ?? []) {
+        const kept = watch.kept;
+        if (kept !== undefined && heartbeatMatches(kept, wanted)) finish(() => resolve(kept.sentAt));
+      }
     });
   }
 

@@ -63,6 +63,7 @@ export function tracedEffects(inner: IncidentEffects, traceOf: (incidentId: stri
             { 'firebreak.incident.id': wanted.incidentId, 'firebreak.host': wanted.host, 'firebreak.server': wanted.server ?? '' },
             () => inner.waitForHeartbeat(wanted, signal),
           ),
+    ...(inner.watchHeartbeats !== undefined && { watchHeartbeats: inner.watchHeartbeats.bind(inner) }),
     claimHosts: (incidentId: string, hosts: readonly string[]): Promise<ClaimOutcome> =>
       inSpan(traceOf(incidentId), 'claim hosts', { 'firebreak.incident.id': incidentId, 'firebreak.hosts': hosts.join(',') }, () =>
         inner.claimHosts(incidentId, hosts),

@@ -36,6 +36,14 @@ export interface IncidentEffects {
   runCommands(commands: readonly Command[], signal: AbortSignal): Promise<CommandResult[]>;
   /** Resolves with the heartbeat's sentAt when a matching one arrives; rejects when the signal aborts. */
   waitForHeartbeat(wanted: HeartbeatWanted, signal: AbortSignal): Promise<number>;
+  /**
+   * A wait for `wanted` is coming (the host is about to be powered on): listen
+   * from now until the signal aborts and keep what matches, so that a wait
+   * begun later still gets a heartbeat sent in between. A host that boots fast
+   * beats once at start, then only every period. Optional: without it, a wait
+   * hears only heartbeats sent after it began.
+   */
+  watchHeartbeats?(wanted: HeartbeatWanted, signal: AbortSignal): void;
   /** Leases hosts to the incident atomically per host (Redis, with fencing tokens). */
   claimHosts(incidentId: string, hosts: readonly string[]): Promise<ClaimOutcome>;
   /** Gives the incident's leases back (compensation, cleanup); hosts it does not hold are ignored. */

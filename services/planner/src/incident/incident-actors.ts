@@ -6,9 +6,9 @@
 import { fromPromise } from 'xstate';
 import type { Command, CommandResult, Inventory } from '@firebreak/shared';
 import { planPlacement, type PlacementPolicy, type Plan } from '../placement/index.ts';
-import type { IncidentEffects } from './effects.ts';
+import type { HeartbeatWanted, IncidentEffects } from './effects.ts';
 import { incidentMachine, type CleanupInput, type FenceInput, type FenceMethod, type PlanInput } from './incident.machine.ts';
-import { RecoveryPlanner, stepsOf, targetHost, type CommandFrame, type RecoveryTarget, type StepName } from './recovery-steps.ts';
+import { RecoveryPlanner, stepsOf, targetHost, targetKey, type CommandFrame, type RecoveryTarget, type StepName } from './recovery-steps.ts';
 import { serverRecoveryMachine, type StepInput, type StepOutput, type UndoInput } from './server.machine.ts';
 
 export interface IncidentActorOptions {
@@ -76,19 +76,54 @@ export function incidentActors(options: IncidentActorOptions) {
     });
   });
 
+  /**
+   * Heartbeat watches begun by the step that boots a target (power-on, vm-start), by incident and target:
+   * the heartbeat step that follows counts a beat sent from that step on, even one sent before it began.
+   */
+  const watches = new Map<string, { sentAfter: number; stop: AbortController }>();
+  const watchKey = (input: StepInput): string => `${input.incidentId}/${targetKey(input.target)}`;
+  const heartbeatWanted = (input: StepInput, sentAfter: number): HeartbeatWanted => {
+    const { target } = input;
+    const host = recovery.host(targetHost(target));
+    return { incidentId: input.incidentId, site: input.site, rack: host.rack, host: host.id, server: target.mode === 'hypervisor' ? null : target.server, sentAfter };
+  };
+  const endWatch = (key: string): { sentAfter: number } | undefined => {
+    const watch = watches.get(key);
+    watches.delete(key);
+    watch?.stop.abort();
+    return watch;
+  };
+
   const runStep = fromPromise<StepOutput, StepInput>(async ({ input }) => {
     const { target, step } = input;
+    const key = watchKey(input);
     if (step === 'heartbeat') {
-      const host = recovery.host(targetHost(target));
-      const at = await effects.waitForHeartbeat(
-        { incidentId: input.incidentId, site: input.site, rack: host.rack, host: host.id, server: target.mode === 'hypervisor' ? null : target.server, sentAfter: clock() },
-        AbortSignal.timeout(heartbeatTimeoutMs),
-      );
-      return { at };
+      // A watch begun with the power-on has heard every beat since; a retried wait (or one after a restart) starts afresh.
+      const watch = input.attempt === 1 ? watches.get(key) : undefined;
+      try {
+        const at = await effects.waitForHeartbeat(heartbeatWanted(input, watch?.sentAfter ?? clock()), AbortSignal.timeout(heartbeatTimeoutMs));
+        return { at };
+      } finally {
+        endWatch(key);
+      }
+    }
+    const steps = stepsOf(target);
+    if (effects.watchHeartbeats !== undefined && steps[steps.indexOf(step) + 1] === 'heartbeat') {
+      // The host may boot and beat before this step's result is back: listen from before it is powered on.
+      endWatch(key);
+      const sentAfter = clock();
+      const stop = new AbortController();
+      watches.set(key, { sentAfter, stop });
+      effects.watchHeartbeats(heartbeatWanted(input, sentAfter), AbortSignal.any([stop.signal, AbortSignal.timeout(stepTimeoutMs + heartbeatTimeoutMs)]));
     }
     const commands = recovery.commands(target, step, frame(input.incidentId, input.site, input.drill, input.attempt, stepTimeoutMs));
-    const failed = failures(await run(commands, stepTimeoutMs));
-    if (failed.length > 0) throw new Error(`${step} failed: ${failed.join('; ')}`);
+    try {
+      const failed = failures(await run(commands, stepTimeoutMs));
+      if (failed.length > 0) throw new Error(`${step} failed: ${failed.join('; ')}`);
+    } catch (err) {
+      endWatch(key);
+      throw err;
+    }
     return { at: clock() };
   });
 
