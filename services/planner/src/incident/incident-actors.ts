@@ -49,18 +49,38 @@ export function incidentActors(options: IncidentActorOptions) {
   const run = (commands: readonly Command[], timeoutMs: number): Promise<CommandResult[]> =>
     commands.length === 0 ? Promise.resolve([]) : effects.runCommands(commands, AbortSignal.timeout(timeoutMs + 5_000));
 
+  const fenceHost = async (input: FenceInput, host: string, bmcGone: boolean): Promise<FenceMethod> => {
+    // BMC power-off first, unless the detector already knows the BMC is gone.
+    if (!bmcGone) {
+      const results = await run(recovery.fenceByBmc(host, frame(input.incidentId, input.site, false, 1, bmcFenceTimeoutMs)), bmcFenceTimeoutMs);
+      if (failures(results).length === 0) return 'bmc';
+    }
+    const results = await run(recovery.fenceByFabric(host, frame(input.incidentId, input.site, false, 1, stepTimeoutMs)), stepTimeoutMs);
+    return failures(results).length === 0 ? 'fabric' : 'failed';
+  };
+  /**
+   * Each host's fence of an incident, in flight or settled a little while ago. Failed hosts that join an
+   * open incident start its fence again over all its hosts: a host already being fenced the same way is
+   * waited for, not asked of the bus again (a rack's hosts are found over a second or two, one join each).
+   */
+  const fences = new Map<string, Promise<FenceMethod>>();
+  const FENCE_KEPT_MS = 60_000;
+  const fenceOnce = (input: FenceInput, host: string): Promise<FenceMethod> => {
+    const bmcGone = input.bmcGone.includes(host);
+    const key = `${input.incidentId}/${host}/${bmcGone ? 'fabric' : 'bmc'}`;
+    let fenced = fences.get(key);
+    if (fenced === undefined) {
+      fenced = fenceHost(input, host, bmcGone);
+      fences.set(key, fenced);
+      const forget = (): void => void setTimeout(() => fences.delete(key), FENCE_KEPT_MS).unref();
+      // A fence that threw is forgotten at once, so the next attempt asks again.
+      fenced.then(forget, () => fences.delete(key));
+    }
+    return fenced;
+  };
+
   const fence = fromPromise<Record<string, FenceMethod>, FenceInput>(async ({ input }) => {
-    const outcomes = await Promise.all(
-      input.hosts.map(async (host): Promise<[string, FenceMethod]> => {
-        // BMC power-off first, unless the detector already knows the BMC is gone.
-        if (!input.bmcGone.includes(host)) {
-          const results = await run(recovery.fenceByBmc(host, frame(input.incidentId, input.site, false, 1, bmcFenceTimeoutMs)), bmcFenceTimeoutMs);
-          if (failures(results).length === 0) return [host, 'bmc'];
-        }
-        const results = await run(recovery.fenceByFabric(host, frame(input.incidentId, input.site, false, 1, stepTimeoutMs)), stepTimeoutMs);
-        return [host, failures(results).length === 0 ? 'fabric' : 'failed'];
-      }),
-    );
+    const outcomes = await Promise.all(input.hosts.map(async (host): Promise<[string, FenceMethod]> => [host, await fenceOnce(input, host)]));
     return Object.fromEntries(outcomes);
   });
 
