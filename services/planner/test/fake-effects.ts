@@ -7,7 +7,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command, CommandResult, IncidentProgress, Store } from '@firebreak/shared';
+import type { Inventory } from '@firebreak/shared';
 import type { ClaimOutcome, HeartbeatWanted, IncidentEffects } from '../src/incident/effects.ts';
+import { IncidentManager, type IncidentManagerOptions } from '../src/incident-manager.ts';
 
 /** What the executor makes of one command. */
 export type Answer = { outcome: 'succeeded' } | { outcome: 'failed'; code: string; message: string } | { outcome: 'none' };
@@ -152,3 +154,16 @@ export function memoryStore(): Store {
 }
 
 export const quietLogger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never;
+
+/** A planner's incident manager on these effects, an in-memory store and fencing token 1; `options` override. */
+export function testManager(inventory: Inventory, effects: IncidentEffects, options: Partial<IncidentManagerOptions> = {}): IncidentManager {
+  return new IncidentManager({
+    inventory,
+    store: memoryStore(),
+    effects,
+    logger: quietLogger,
+    fencingToken: () => 1,
+    actor: { stepTimeoutMs: 5_000, heartbeatTimeoutMs: 30_000 },
+    ...options,
+  });
+}

@@ -3,18 +3,13 @@ import { test } from 'node:test';
 import { DomainFailed, HostFailed, Inventory, type Command, type CommandResult, type IncidentProgress } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
 import type { ClaimOutcome, HeartbeatWanted } from '../src/incident/effects.ts';
-import { IncidentManager } from '../src/incident-manager.ts';
+import type { IncidentManager } from '../src/incident-manager.ts';
 import { buildInventory } from '../src/placement/testing/placement-fixture.ts';
 import { referenceFleet } from '../src/readiness/testing/reference-fleet.ts';
-import { FakeEffects, memoryStore, quietLogger, succeeded } from './fake-effects.ts';
+import { FakeEffects, succeeded, testManager } from './fake-effects.ts';
 
 function manager(inventory: Inventory, effects: FakeEffects, closed: string[], clock?: () => number): IncidentManager {
-  return new IncidentManager({
-    inventory,
-    store: memoryStore(),
-    effects,
-    logger: quietLogger,
-    fencingToken: () => 1,
+  return testManager(inventory, effects, {
     actor: { stepTimeoutMs: 5_000, heartbeatTimeoutMs: 5_000 },
     input: { retryBaseMs: 1 },
     onIncidentClosed: (id, outcome) => void closed.push(`${id} ${outcome}`),

@@ -3,12 +3,12 @@ import { test } from 'node:test';
 import { DomainFailed, HostFailed, HostRecovered, Inventory, type Bus, type Command, type CommandResult, type DomainReadiness, type ReadinessCheck, type ReadinessReport } from '@firebreak/shared';
 import { generateTopology } from '@firebreak/lab';
 import type { ClaimOutcome, HeartbeatWanted, IncidentEffects } from '../src/incident/effects.ts';
-import { IncidentManager, type FleetView } from '../src/incident-manager.ts';
+import type { FleetView, IncidentManager } from '../src/incident-manager.ts';
 import { planPlacement } from '../src/placement/index.ts';
 import { referenceScenario } from '../src/placement/testing/reference-scenario.ts';
 import { readinessReport, siteDomains, startReadiness } from '../src/readiness/index.ts';
 import { referenceFleet } from '../src/readiness/testing/reference-fleet.ts';
-import { memoryStore, quietLogger } from './fake-effects.ts';
+import { testManager } from './fake-effects.ts';
 
 /** Effects that work, except that recovered servers' heartbeats wait for the test to let them through. */
 class GatedEffects implements IncidentEffects {
@@ -48,15 +48,7 @@ class GatedEffects implements IncidentEffects {
 }
 
 function manager(inventory: Inventory, effects: IncidentEffects, onIncidentClosed?: (id: string) => void): IncidentManager {
-  return new IncidentManager({
-    inventory,
-    store: memoryStore(),
-    effects,
-    logger: quietLogger,
-    fencingToken: () => 1,
-    actor: { stepTimeoutMs: 5_000, heartbeatTimeoutMs: 30_000 },
-    ...(onIncidentClosed && { onIncidentClosed }),
-  });
+  return testManager(inventory, effects, onIncidentClosed && { onIncidentClosed });
 }
 
 const report = (inventory: Inventory, view: FleetView): ReadinessReport => readinessReport({ inventory, site: 'dc1', view, at: 1_000 });
@@ -243,7 +235,7 @@ test('readiness service - a closed incident publishes a fresh report at once; re
   const logger = { info: (o: { trigger?: string; notReady?: number }) => void logged.push(o), warn: () => {}, error: () => {}, debug: () => {} } as never;
   // Wired as the planner's index.ts does.
   let onIncidentClosed = (): void => {};
-  const planner = new IncidentManager({ inventory, store: memoryStore(), effects, logger: quietLogger, fencingToken: () => 1, onIncidentClosed: () => onIncidentClosed() });
+  const planner = testManager(inventory, effects, { onIncidentClosed: () => onIncidentClosed() });
   const readiness = await startReadiness({ bus, logger, inventory, site: 'dc1', view: () => planner.fleetView(), intervalMs: 0 });
   onIncidentClosed = () => readiness.publishSoon();
   assert.equal(published.length, 0, 'no periodic report with an interval of 0');
