@@ -61,10 +61,11 @@ test('incident manager - a rack failure reported while an incident in that rack 
   const report = finalReport(effects.progress, 'inc-r9-h01-1')?.report ?? [];
   assert.deepEqual(report.map((r) => r.server), serversOn(r9), 'every server of the rack is in its report');
   assert.equal(report.filter((r) => r.outcome === 'recovered').length, 14);
-  // The first host was asked to power off again when the fence was made over the whole rack: the same command, carried out once.
+  // The join fenced the rest of the rack without asking the first host again: each fence published and carried out once.
   for (const host of r9) {
     const fences = new Set(effects.published.filter(fenceOf(host)).map((c) => c.commandId));
     assert.equal(fences.size, 1, `${host}: one fence command`);
+    assert.equal(effects.published.filter(fenceOf(host)).length, 1, `${host}: its fence published once, not again on the join`);
     assert.equal(effects.executions.get([...fences][0] as string), 1, `${host} powered off once`);
   }
   await planner.stop();
