@@ -400,6 +400,28 @@ test('effects - waitForHeartbeat ignores the wrong server and a heartbeat from b
   assert.equal(openSubscriptions, 0);
 });
 
+test('effects - a heartbeat watched from the power-on counts for a wait begun after it; one from before the power-on or of another server does not', async () => {
+  const host = `h-${randomUUID()}`;
+  const poweredOnAt = Date.now();
+  const wanted = { site: 'site1', rack: 'r1', host, server: 'db1', sentAfter: poweredOnAt };
+  const watching = new AbortController();
+  assert.ok(effects.watchHeartbeats, 'the bus effects can watch');
+  effects.watchHeartbeats(wanted, watching.signal);
+  await waitFor('the watch subscription', () => openSubscriptions === 1);
+  await beat(heartbeat(host, 'db1', poweredOnAt - 1)); // sent before the power-on
+  await beat(heartbeat(host, 'print1', poweredOnAt + 10)); // what the repurposed host ran before
+  await beat(heartbeat(host, 'db1', poweredOnAt + 20)); // the boot-time beat, before the power-on result came back
+
+  // The power-on result is in; the wait begins after the beat went by.
+  assert.equal(await effects.waitForHeartbeat(wanted, AbortSignal.timeout(2_000)), poweredOnAt + 20);
+  watching.abort();
+  await waitFor('the subscriptions closed', () => openSubscriptions === 0);
+
+  // Without a watch, a wait begun after the boot-time beat went by never hears it (core NATS keeps nothing).
+  await beat(heartbeat(`${host}-unwatched`, 'db1', poweredOnAt + 20));
+  await assert.rejects(effects.waitForHeartbeat({ ...wanted, host: `${host}-unwatched` }, AbortSignal.timeout(300)));
+});
+
 test('effects - waitForHeartbeat for a bare hypervisor host wants a heartbeat without a server', async () => {
   const host = `hv-${randomUUID()}`;
   const sentAfter = Date.now();
