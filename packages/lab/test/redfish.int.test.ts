@@ -171,7 +171,7 @@ describe('redfish', () => {
   test('redfish - ensurePower sets, never toggles: no action for a host already there', async () => {
     const d = await driver('h1');
     const result = await d.ensurePower('on', signal());
-    assert.deepEqual(result, { done: true, message: 'already on' });
+    assert.deepEqual(result, { done: true, message: 'already on', observed: { powerState: 'on', health: 'OK' } });
     assert.equal(count('power-on', 'h1'), 0);
     assert.equal(world.host('h1').power, 'on');
   });
