@@ -13,17 +13,19 @@ export interface ReadBackOptions {
   signal: AbortSignal;
 }
 
-export type ReadBackOutcome = { held: true; elapsedMs: number } | { held: false; last: string };
+/** What is still wrong; or the state holds: undefined, or what the confirming read found, for the caller to report. */
+export type ReadBackCheck = string | undefined | { observed: Record<string, unknown> };
 
-/** `check` answers undefined when the state holds, else what is still wrong. */
-export async function readBack(check: () => Promise<string | undefined>, options: ReadBackOptions): Promise<ReadBackOutcome> {
+export type ReadBackOutcome = { held: true; elapsedMs: number; observed?: Record<string, unknown> } | { held: false; last: string };
+
+export async function readBack(check: () => Promise<ReadBackCheck>, options: ReadBackOptions): Promise<ReadBackOutcome> {
   const started = Date.now();
   const deadline = started + options.waitMs;
   let last = 'not read back';
   for (;;) {
     try {
       const wrong = await check();
-      if (wrong === undefined) return { held: true, elapsedMs: Date.now() - started };
+      if (typeof wrong !== 'string') return { held: true, elapsedMs: Date.now() - started, ...(wrong && { observed: wrong.observed }) };
       last = wrong;
     } catch (err) {
       // A device busy applying the change may fail a read.
@@ -41,18 +43,9 @@ export async function readBack(check: () => Promise<string | undefined>, options
   return { held: false, last };
 }
 
-/**
- * The ensure-step's result once `goal` holds or the wait ends; `how` says what was sent (or that nothing was).
- * `observed`, called once the state holds, gives what the confirming read found.
- */
-export async function settle(
-  goal: string,
-  how: string,
-  check: () => Promise<string | undefined>,
-  options: ReadBackOptions,
-  observed?: () => Record<string, unknown>,
-): Promise<StepResult> {
+/** The ensure-step's result once `goal` holds or the wait ends; `how` says what was sent (or that nothing was). */
+export async function settle(goal: string, how: string, check: () => Promise<ReadBackCheck>, options: ReadBackOptions): Promise<StepResult> {
   const r = await readBack(check, options);
-  if (r.held) return { done: true, message: `${goal} (${how}; read back after ${r.elapsedMs} ms)`, ...(observed && { observed: observed() }) };
+  if (r.held) return { done: true, message: `${goal} (${how}; read back after ${r.elapsedMs} ms)`, ...(r.observed && { observed: r.observed }) };
   return { done: false, retryAfterMs: options.pollMs, message: `${goal}: ${how}, not read back yet; ${r.last}` };
 }

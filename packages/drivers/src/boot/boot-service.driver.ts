@@ -8,7 +8,7 @@
 import { Mac, parseBootScript, sameBootAttach, type BootAttach } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
 import { httpBase, httpRequest, statusError, type HttpReply } from '../http-json.ts';
-import { settle } from '../read-back.ts';
+import { settle, type ReadBackCheck } from '../read-back.ts';
 import type { BootCapability, BootDriver, BootEntry, StepResult } from '../driver.ts';
 
 export interface BootServiceDriverOptions {
@@ -63,23 +63,13 @@ export class BootServiceDriver implements BootDriver {
     if (before !== undefined && sameEntry(before, entry)) return { done: true, message: `${goal} (already configured)`, observed: servedOf(before) };
     const body = { server: entry.server, image: entry.image, imageUrl: entry.imageUrl, ...(entry.attach && { attach: entry.attach }) };
     await this.#call('PUT', `/v1/hosts/${id}`, signal, body);
-    let found: BootEntry | undefined;
-    return this.#settle(
-      signal,
-      goal,
-      'configured',
-      async () => {
-        const served = await this.read(id, signal);
-        if (served !== undefined && sameEntry(served, entry)) {
-          found = served;
-          return undefined;
-        }
-        if (served === undefined) return `no script served for ${id} yet`;
-        const attached = served.attach ? describeAttach(served.attach) : "on its server's own VLANs and LUNs";
-        return `the script for ${id} still boots server ${served.server} from ${served.imageUrl} ${attached}`;
-      },
-      () => (found ? servedOf(found) : {}),
-    );
+    return this.#settle(signal, goal, 'configured', async () => {
+      const served = await this.read(id, signal);
+      if (served !== undefined && sameEntry(served, entry)) return { observed: servedOf(served) };
+      if (served === undefined) return `no script served for ${id} yet`;
+      const attached = served.attach ? describeAttach(served.attach) : "on its server's own VLANs and LUNs";
+      return `the script for ${id} still boots server ${served.server} from ${served.imageUrl} ${attached}`;
+    });
   }
 
   async clear(mac: string, signal: AbortSignal): Promise<StepResult> {
@@ -89,12 +79,8 @@ export class BootServiceDriver implements BootDriver {
     if ((await this.read(id, signal)) === undefined) return { done: true, message: `${goal} (already clear)`, observed: { cleared: true } };
     // DELETE also takes the DHCP entry; the service answers 204 either way.
     await this.#call('DELETE', `/v1/hosts/${id}`, signal);
-    return this.#settle(
-      signal,
-      goal,
-      'cleared',
-      async () => ((await this.read(id, signal)) === undefined ? undefined : `a script is still served for ${id}`),
-      () => ({ cleared: true }),
+    return this.#settle(signal, goal, 'cleared', async () =>
+      (await this.read(id, signal)) === undefined ? { observed: { cleared: true } } : `a script is still served for ${id}`,
     );
   }
 
@@ -110,8 +96,8 @@ export class BootServiceDriver implements BootDriver {
     }
   }
 
-  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>, observed?: () => Record<string, unknown>): Promise<StepResult> {
-    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal }, observed);
+  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<ReadBackCheck>): Promise<StepResult> {
+    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
   }
 
   /** One request; statuses in `allow` come back instead of throwing. */

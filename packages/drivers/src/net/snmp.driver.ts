@@ -292,18 +292,14 @@ export class SnmpNetDriver implements NetDriver {
   /** Reads the port until `target` holds; the signal or settleWaitMs ending first is "not done yet", not an error. */
   async #waitFor(port: number, label: string, target: Target, wrote: boolean, signal: AbortSignal): Promise<StepResult> {
     const vlans = target.egress !== undefined;
-    let last: Snapshot | undefined;
     const r = await readBack(
       async () => {
         const s = await this.#snapshot(port, signal, vlans);
-        last = s;
-        return holds(s, port, target) ? undefined : `the switch still reports ${describe(s, port)}`;
+        return holds(s, port, target) ? { observed: observedOf(s, port, vlans) } : `the switch still reports ${describe(s, port)}`;
       },
       { pollMs: this.#pollMs, waitMs: this.#settleMs, signal },
     );
-    if (r.held) {
-      return { done: true, message: `${label}: ${wrote ? 'set' : 'settled'}, read back after ${r.elapsedMs} ms`, ...(last && { observed: observedOf(last, port, vlans) }) };
-    }
+    if (r.held) return { done: true, message: `${label}: ${wrote ? 'set' : 'settled'}, read back after ${r.elapsedMs} ms`, ...(r.observed && { observed: r.observed }) };
     return { done: false, retryAfterMs: this.#pollMs, message: `${label}: ${wrote ? 'set' : 'requested'}; ${r.last}` };
   }
 }

@@ -272,18 +272,16 @@ export class RedfishPowerDriver implements PowerDriver {
 
   /** Reads PowerState until it is `target`; the signal or powerWaitMs ending first is "not done yet", not an error. */
   async #waitForPower(client: RedfishClient, path: string, target: 'on' | 'off', signal: AbortSignal): Promise<StepResult> {
-    let last: ComputerSystem = {};
     const r = await readBack(
       async () => {
         const { body } = await client.get<ComputerSystem>(path, signal);
-        last = typeof body === 'object' && body !== null ? body : {};
-        return powerOf(last) === target ? undefined : `PowerState still ${last.PowerState ?? 'absent'}`;
+        return powerOf(body) === target ? { observed: observedOf(body) } : `PowerState still ${body.PowerState ?? 'absent'}`;
       },
       { pollMs: this.#pollMs, waitMs: this.#powerWaitMs, signal },
     );
     if (!r.held) return { done: false, retryAfterMs: this.#pollMs, message: `power ${target} requested; ${r.last}` };
     this.#pending = undefined;
-    return { done: true, message: `power ${target} after ${r.elapsedMs} ms`, observed: observedOf(last) };
+    return { done: true, message: `power ${target} after ${r.elapsedMs} ms`, ...(r.observed && { observed: r.observed }) };
   }
 
 }

@@ -8,7 +8,7 @@
 import { Initiator, resolveCredentials, type Credentials, type StorageArray } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
 import { httpBase, httpRequest, parseBody, statusError } from '../http-json.ts';
-import { settle } from '../read-back.ts';
+import { settle, type ReadBackCheck } from '../read-back.ts';
 import type { StepResult, StorageCapability, StorageDriver } from '../driver.ts';
 
 /** Inventory `driver` values this driver speaks for. */
@@ -93,17 +93,11 @@ export class SanRestStorageDriver implements StorageDriver {
     const masked = includes(await this.#initiatorsOf(lun, signal), id);
     if (!masked) await this.#call('PUT', `/luns/${enc(lun)}/initiators/${enc(id)}`, signal);
     const how = masked ? 'already granted' : 'granted';
-    return this.#settle(
-      signal,
-      `${lun} visible to ${id}`,
-      how,
-      async () => {
-        if (await this.canSee(id, lun, signal)) return undefined;
-        // Masked but invisible: zoning keeps the initiator's fabric from the array; another PUT would not help.
-        return `${lun} masked to ${id} but not visible yet (zoning?)`;
-      },
-      () => ({ visible: true }),
-    );
+    return this.#settle(signal, `${lun} visible to ${id}`, how, async () => {
+      if (await this.canSee(id, lun, signal)) return { observed: { visible: true } };
+      // Masked but invisible: zoning keeps the initiator's fabric from the array; another PUT would not help.
+      return `${lun} masked to ${id} but not visible yet (zoning?)`;
+    });
   }
 
   async revoke(lun: string, initiator: string, signal: AbortSignal): Promise<StepResult> {
@@ -113,12 +107,8 @@ export class SanRestStorageDriver implements StorageDriver {
     const masked = includes(current, id);
     if (masked) await this.#call('DELETE', `/luns/${enc(lun)}/initiators/${enc(id)}`, signal);
     const how = masked ? 'revoked' : 'already revoked';
-    return this.#settle(
-      signal,
-      `${lun} hidden from ${id}`,
-      how,
-      async () => ((await this.canSee(id, lun, signal)) ? `${lun} still visible to ${id}` : undefined),
-      () => ({ visible: false }),
+    return this.#settle(signal, `${lun} hidden from ${id}`, how, async () =>
+      (await this.canSee(id, lun, signal)) ? `${lun} still visible to ${id}` : { observed: { visible: false } },
     );
   }
 
@@ -127,18 +117,11 @@ export class SanRestStorageDriver implements StorageDriver {
     const masked = await this.#maskedTo(id, signal);
     if (masked.length > 0) await this.#call('DELETE', `/initiators/${enc(id)}`, signal);
     const how = masked.length > 0 ? `revoked ${masked.join(', ')}` : 'already fenced';
-    return this.#settle(
-      signal,
-      `${id} fenced from every LUN on ${this.#array.id}`,
-      how,
-      async () => {
-        const still = await this.#maskedTo(id, signal);
-        for (const lun of masked) if (!still.includes(lun) && (await this.canSee(id, lun, signal))) still.push(lun);
-        return still.length === 0 ? undefined : `${id} still sees ${still.join(', ')}`;
-      },
-      // Held means nothing is masked to the initiator any more.
-      () => ({ luns: [] }),
-    );
+    return this.#settle(signal, `${id} fenced from every LUN on ${this.#array.id}`, how, async () => {
+      const still = await this.#maskedTo(id, signal);
+      for (const lun of masked) if (!still.includes(lun) && (await this.canSee(id, lun, signal))) still.push(lun);
+      return still.length === 0 ? { observed: { luns: [] } } : `${id} still sees ${still.join(', ')}`;
+    });
   }
 
   async list(initiator: string | undefined, signal: AbortSignal): Promise<string[]> {
@@ -217,8 +200,8 @@ export class SanRestStorageDriver implements StorageDriver {
     return lunOf(body) ?? throwError(this.#malformed(`GET /luns/${id}`, 'a LUN without id, array or initiators'));
   }
 
-  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>, observed?: () => Record<string, unknown>): Promise<StepResult> {
-    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal }, observed);
+  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<ReadBackCheck>): Promise<StepResult> {
+    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
   }
 
   /** One request; statuses in `allow` come back instead of throwing. */

@@ -8,7 +8,7 @@
  */
 import { Id } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
-import { settle } from '../read-back.ts';
+import { settle, type ReadBackCheck } from '../read-back.ts';
 import type { StepResult, VmCapability, VmDriver, VmSpec, VmState } from '../driver.ts';
 import { definitionDiff, parseDomainXml, renderDomainXml, specProblems, type DomainXmlOptions } from './domain-xml.ts';
 
@@ -85,20 +85,12 @@ export abstract class DomainVmDriver implements VmDriver {
     } else {
       await this.defineDomain(spec.name, renderDomainXml(spec, this.#xmlOptions), signal);
     }
-    let found: DomainState = 'stopped';
-    return this.#settle(
-      signal,
-      goal,
-      how,
-      async () => {
-        const now = await this.readDomain(spec.name, signal);
-        if (now === undefined) return `vm ${spec.name} not listed yet`;
-        found = now.state;
-        const left = definitionDiff(spec, parseDomainXml(now.xml));
-        return left.length === 0 ? undefined : `definition still differs: ${left.join('; ')}`;
-      },
-      () => ({ state: vmState(found) }),
-    );
+    return this.#settle(signal, goal, how, async () => {
+      const now = await this.readDomain(spec.name, signal);
+      if (now === undefined) return `vm ${spec.name} not listed yet`;
+      const left = definitionDiff(spec, parseDomainXml(now.xml));
+      return left.length === 0 ? { observed: { state: vmState(now.state) } } : `definition still differs: ${left.join('; ')}`;
+    });
   }
 
   async start(name: string, signal: AbortSignal): Promise<StepResult> {
@@ -109,17 +101,11 @@ export abstract class DomainVmDriver implements VmDriver {
     if (state === 'running') return { done: true, message: `${goal} (already running)`, observed: { state: 'running' } };
     if (state === 'paused') await this.resumeDomain(name, signal);
     else await this.startDomain(name, signal);
-    return this.#settle(
-      signal,
-      goal,
-      state === 'paused' ? 'resumed' : 'started',
-      async () => {
-        const now = await this.readState(name, signal);
-        if (now === undefined) throw DriverError.permanent(`vm ${name} on ${this.where}: undefined while starting`);
-        return now === 'running' ? undefined : `vm ${name} is ${now}`;
-      },
-      () => ({ state: 'running' }),
-    );
+    return this.#settle(signal, goal, state === 'paused' ? 'resumed' : 'started', async () => {
+      const now = await this.readState(name, signal);
+      if (now === undefined) throw DriverError.permanent(`vm ${name} on ${this.where}: undefined while starting`);
+      return now === 'running' ? { observed: { state: 'running' } } : `vm ${name} is ${now}`;
+    });
   }
 
   async stop(name: string, signal: AbortSignal): Promise<StepResult> {
@@ -129,18 +115,11 @@ export abstract class DomainVmDriver implements VmDriver {
     if (state === undefined) return { done: true, message: `${goal} (not defined; nothing to stop)`, observed: { state: 'absent' } };
     if (state === 'stopped') return { done: true, message: `${goal} (already stopped)`, observed: { state: 'stopped' } };
     await this.destroyDomain(name, signal);
-    let found: VmState = 'stopped';
-    return this.#settle(
-      signal,
-      goal,
-      'forced off',
-      async () => {
-        const now = await this.readState(name, signal);
-        found = now === undefined ? 'absent' : vmState(now);
-        return now === undefined || now === 'stopped' ? undefined : `vm ${name} is ${now}`;
-      },
-      () => ({ state: found }),
-    );
+    return this.#settle(signal, goal, 'forced off', async () => {
+      const now = await this.readState(name, signal);
+      if (now === undefined) return { observed: { state: 'absent' } };
+      return now === 'stopped' ? { observed: { state: 'stopped' } } : `vm ${name} is ${now}`;
+    });
   }
 
   async undefine(name: string, signal: AbortSignal): Promise<StepResult> {
@@ -153,12 +132,8 @@ export abstract class DomainVmDriver implements VmDriver {
       if (!stopped.done) return { done: false, retryAfterMs: this.#pollMs, message: `${goal}: not undefined yet; ${stopped.message}` };
     }
     await this.undefineDomain(name, signal);
-    return this.#settle(
-      signal,
-      goal,
-      state === 'stopped' ? 'undefined' : 'forced off and undefined',
-      async () => ((await this.readState(name, signal)) === undefined ? undefined : `vm ${name} still defined`),
-      () => ({ state: 'absent' }),
+    return this.#settle(signal, goal, state === 'stopped' ? 'undefined' : 'forced off and undefined', async () =>
+      (await this.readState(name, signal)) === undefined ? { observed: { state: 'absent' } } : `vm ${name} still defined`,
     );
   }
 
@@ -173,8 +148,8 @@ export abstract class DomainVmDriver implements VmDriver {
     if (!Id.safeParse(name).success) throw DriverError.permanent(`vm "${name}" on ${this.where}: not a domain name (1-128 letters, digits, "-" or "_")`);
   }
 
-  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<string | undefined>, observed?: () => Record<string, unknown>): Promise<StepResult> {
-    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal }, observed);
+  #settle(signal: AbortSignal, goal: string, how: string, pending: () => Promise<ReadBackCheck>): Promise<StepResult> {
+    return settle(goal, how, pending, { pollMs: this.#pollMs, waitMs: this.#settleMs, signal });
   }
 }
 
