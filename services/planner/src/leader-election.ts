@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LeaseStore, Logger } from '@firebreak/shared';
+import { raceAbort } from './effects/until-aborted.ts';
 
 export interface LeaderElectionOptions {
   leases: LeaseStore;
@@ -92,16 +93,8 @@ export class LeaderElection {
   /** A lease call that has not answered within `ms` (or, unless told otherwise, by stop()) counts as failed: the loop keeps its own time. */
   private bounded<T>(call: () => Promise<T>, ms: number, abortable = true): Promise<T> {
     if (ms <= 0) return Promise.reject(new Error('no time left to check the planner lease'));
-    const signals = [AbortSignal.timeout(ms), ...(abortable ? [this.abort.signal] : [])];
-    const signal = AbortSignal.any(signals);
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(new Error(`the planner lease check did not answer within ${ms} ms`));
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      call()
-        .then(resolve, reject)
-        .finally(() => signal.removeEventListener('abort', onAbort));
-    });
+    const timeout = AbortSignal.timeout(ms);
+    return raceAbort(call(), abortable ? AbortSignal.any([timeout, this.abort.signal]) : timeout);
   }
 
   private async resign(): Promise<void> {
