@@ -35,7 +35,7 @@ export interface Executor {
   stop(): Promise<void>;
 }
 
-export const kindLimit = (limits: ExecutorLimits, kind: CommandKind): number => limits.perKind[kind] ?? limits.defaultPerKind;
+const kindLimit = (limits: ExecutorLimits, kind: CommandKind): number => limits.perKind[kind] ?? limits.defaultPerKind;
 
 export async function startExecutor(options: ExecutorOptions): Promise<Executor> {
   const runner = new CommandRunner({

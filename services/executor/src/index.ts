@@ -4,7 +4,7 @@ import { InventoryCommandDrivers } from './drivers/command-drivers.ts';
 import { startExecutor } from './executor.ts';
 
 export { executorConfigSchema, executorLimits, checkExecutorVariables, type ExecutorConfig } from './config.ts';
-export { startExecutor, kindLimit, type Executor, type ExecutorLimits, type ExecutorOptions } from './executor.ts';
+export { startExecutor, type Executor, type ExecutorLimits, type ExecutorOptions } from './executor.ts';
 export { executorDurable, executorDurables, RETIRED_EXECUTOR_DURABLE } from './durables.ts';
 export { CommandRunner, idempotencyKey, type CommandDrivers, type Execution, type ResultSink } from './command-runner.ts';
 export { InventoryCommandDrivers } from './drivers/command-drivers.ts';
