@@ -107,11 +107,9 @@ export function incidentActors(options: IncidentActorOptions) {
     const host = recovery.host(targetHost(target));
     return { incidentId: input.incidentId, site: input.site, rack: host.rack, host: host.id, server: target.mode === 'hypervisor' ? null : target.server, sentAfter };
   };
-  const endWatch = (key: string): { sentAfter: number } | undefined => {
-    const watch = watches.get(key);
+  const endWatch = (key: string): void => {
+    watches.get(key)?.stop.abort();
     watches.delete(key);
-    watch?.stop.abort();
-    return watch;
   };
 
   const runStep = fromPromise<StepOutput, StepInput>(async ({ input }) => {
