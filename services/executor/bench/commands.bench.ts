@@ -30,13 +30,15 @@ import {
   startRedisServer,
   subjects,
   topics,
-  CommandResult,
+  type CommandResult,
   type PowerCommand,
 } from '@firebreak/shared';
 import { startLab } from '@firebreak/lab';
 import { InventoryCommandDrivers } from '../src/index.ts';
 
 const TARGET_PER_SECOND = 2_000;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 const self = fileURLToPath(import.meta.url);
 
 const { values } = parseArgs({
@@ -113,7 +115,8 @@ async function main(): Promise<void> {
   let onResult: (() => void) | undefined;
   const results = await bus.nc.subscribe(subjects.resultsAll, {
     callback: (_err, msg) => {
-      const result = CommandResult.parse(JSON.parse(new TextDecoder().decode(msg.data)));
+      // The bus validated it on the way out; the load generator only reads two fields, so it spends no CPU the executor needs.
+      const result = JSON.parse(decoder.decode(msg.data)) as Pick<CommandResult, 'commandId' | 'outcome'>;
       const sentAt = published.get(result.commandId);
       if (sentAt === undefined) return;
       const now = performance.timeOrigin + performance.now();
@@ -141,9 +144,11 @@ async function main(): Promise<void> {
       drill: false,
     };
   };
+  // Valid by construction (checked once below), so the flood goes out as bytes, without the bus's per-message validation and span.
+  topics.command('power').schema.parse(command(0, 0));
   const send = (cmd: PowerCommand): Promise<unknown> => {
     published.set(cmd.commandId, performance.timeOrigin + performance.now());
-    return bus.publish(topics.command('power'), cmd, { msgId: cmd.commandId });
+    return bus.js.publish(subjects.command('power'), encoder.encode(JSON.stringify(cmd)), { msgID: cmd.commandId });
   };
   const collect = (n: number): Promise<void> => new Promise<void>((resolve) => (onResult = () => seen.length >= n && resolve()));
 
