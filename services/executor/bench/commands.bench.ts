@@ -81,7 +81,9 @@ function cpuMsOf(pid: number | undefined): number {
 }
 
 async function startLabChild(natsUrl: string): Promise<{ child: ChildProcess; inventoryPath: string }> {
-  const child = spawn(process.execPath, [...process.execArgv, self, '--lab-child', natsUrl, '--size', values.size], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // FB_BENCH_LAB_ARGS: extra node flags for the lab, e.g. --cpu-prof.
+  const labArgs = process.env.FB_BENCH_LAB_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...process.execArgv, ...labArgs, self, '--lab-child', natsUrl, '--size', values.size], { stdio: ['ignore', 'pipe', 'inherit'] });
   const inventoryPath = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (chunk: Buffer) => {
