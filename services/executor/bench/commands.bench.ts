@@ -3,10 +3,13 @@
  * (≥ 2,000 commands/s on this machine):
  *   - a lab with zero-latency BMCs runs in a child process (its own core),
  *     nats-server and redis-server as child processes;
- *   - one executor runs as the real service process (src/main.ts: durable
- *     pull consumer, fencing check, idempotency records, per-device limits,
- *     results on JetStream); this process floods it with power commands and
- *     collects the results, so the load generator does not share its core;
+ *   - the executors run as the real service processes (src/main.ts: durable
+ *     pull consumers, fencing check, idempotency records, per-device limits,
+ *     results on JetStream), two by default: the smallest deployment that
+ *     survives losing one, and one process is a single thread that would
+ *     leave the second core to the others; `--executors 1` measures one;
+ *   - this process floods them with power commands and collects the
+ *     results, spending as little CPU as it can (it shares the two cores);
  *   - throughput = commands / (first publish → last result);
  *   - latency under that flood (published → result received), p50/p99;
  *   - added latency per command, unloaded: one command at a time, end to end,
@@ -15,7 +18,7 @@
  *     the result cost on top of talking to the device.
  * Each run uses fresh command ids; the figures are medians over the runs.
  *
- *   npm run bench -w @firebreak/executor -- [--runs 5] [--commands 6000] [--size row]
+ *   npm run bench -w @firebreak/executor -- [--runs 5] [--commands 6000] [--size row] [--executors 2]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -28,11 +31,13 @@ import {
   loadInventoryFile,
   startNatsServer,
   startRedisServer,
+  headers,
   subjects,
   topics,
   type CommandResult,
   type PowerCommand,
 } from '@firebreak/shared';
+import { headers as natsHeaders } from 'nats';
 import { startLab } from '@firebreak/lab';
 import { InventoryCommandDrivers } from '../src/index.ts';
 
@@ -46,6 +51,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     commands: { type: 'string', default: '6000' },
     size: { type: 'string', default: 'row' },
+    executors: { type: 'string', default: '2' },
     'lab-child': { type: 'string' },
   },
 });
@@ -97,18 +103,26 @@ async function startLabChild(natsUrl: string): Promise<{ child: ChildProcess; in
 }
 
 async function main(): Promise<void> {
-  const runs = Number(values.runs);
-  const count = Number(values.commands);
+  const [runs, count, executorCount] = (['runs', 'commands', 'executors'] as const).map((name) => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < 1) {
+      console.error(`--${name} must be a whole number ≥ 1, got "${values[name]}"`);
+      process.exit(2);
+    }
+    return n;
+  }) as [number, number, number];
   const [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
   const { child, inventoryPath } = await startLabChild(nats.url);
   const inventory = await loadInventoryFile(inventoryPath);
   const bus = await connectBus({ url: nats.url, name: 'executor-bench' });
   await ensureStreams(bus.jsm);
-  // FB_BENCH_EXECUTOR_ARGS: extra node flags for the executor, e.g. --cpu-prof to profile it.
-  const executor = spawn(process.execPath, [...process.execArgv, ...(process.env.FB_BENCH_EXECUTOR_ARGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(new URL('../src/main.ts', import.meta.url))], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, NATS_URL: nats.url, REDIS_URL: redis.url, FB_INVENTORY: inventoryPath, LOG_LEVEL: 'warn', SERVICE_INSTANCE_ID: 'bench' },
-  });
+  // FB_BENCH_EXECUTOR_ARGS: extra node flags for the executors, e.g. --cpu-prof to profile them.
+  const executors = Array.from({ length: executorCount }, (_, i) =>
+    spawn(process.execPath, [...process.execArgv, ...(process.env.FB_BENCH_EXECUTOR_ARGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(new URL('../src/main.ts', import.meta.url))], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, NATS_URL: nats.url, REDIS_URL: redis.url, FB_INVENTORY: inventoryPath, LOG_LEVEL: 'warn', SERVICE_INSTANCE_ID: `bench-${i + 1}` },
+    }),
+  );
 
   const hosts = inventory.hosts.map((h) => h.id);
   const published = new Map<string, number>();
@@ -128,7 +142,7 @@ async function main(): Promise<void> {
     },
   });
 
-  console.log(`executor bench: ${count} power status commands over ${hosts.length} hosts (${values.size}), ${runs} runs, zero-latency BMCs`);
+  console.log(`executor bench: ${count} power status commands over ${hosts.length} hosts (${values.size}), ${executorCount} executor process(es), ${runs} runs, zero-latency BMCs`);
   const site = inventory.hosts[0]?.site ?? 'site1';
   const command = (run: number, i: number): PowerCommand => {
     const now = Date.now();
@@ -146,17 +160,22 @@ async function main(): Promise<void> {
       drill: false,
     };
   };
-  // Valid by construction (checked once below), so the flood goes out as bytes, without the bus's per-message validation and span.
+  // The load generator stands in for the planner and should take as little of the shared CPU as it can: commands are valid by
+  // construction (checked once here) and go out as bytes on core NATS, still stored by FB_CMDS and deduplicated by their
+  // Nats-Msg-Id, without the bus's per-message validation, span and stream acknowledgement.
   topics.command('power').schema.parse(command(0, 0));
-  const send = (cmd: PowerCommand): Promise<unknown> => {
+  const send = (cmd: PowerCommand): void => {
     published.set(cmd.commandId, performance.timeOrigin + performance.now());
-    return bus.js.publish(subjects.command('power'), encoder.encode(JSON.stringify(cmd)), { msgID: cmd.commandId });
+    const hdrs = natsHeaders();
+    hdrs.set(headers.msgId, cmd.commandId);
+    bus.nc.publish(subjects.command('power'), encoder.encode(JSON.stringify(cmd)), { headers: hdrs });
   };
   const collect = (n: number): Promise<void> => new Promise<void>((resolve) => (onResult = () => seen.length >= n && resolve()));
 
   // CPU per command, whole system and executor alone: a machine-independent figure beside commands/s on a shared two-core machine.
-  const processes = { executor: executor.pid, lab: child.pid, 'nats-server': nats.pid, 'redis-server': redis.pid };
+  const processes = { lab: child.pid, 'nats-server': nats.pid, 'redis-server': redis.pid };
   const cpuNow = (): Record<string, number> => ({
+    executor: executors.reduce((sum, e) => sum + cpuMsOf(e.pid), 0),
     ...Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuMsOf(pid)])),
     bench: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
   });
@@ -171,12 +190,8 @@ async function main(): Promise<void> {
     const done = collect(count);
     const cpuBefore = cpuNow();
     const started = performance.now();
-    const sends: Promise<unknown>[] = [];
-    for (let i = 0; i < count; i++) {
-      sends.push(send(command(run, i)));
-      if (sends.length >= 256) await Promise.all(sends.splice(0));
-    }
-    await Promise.all(sends);
+    for (let i = 0; i < count; i++) send(command(run, i));
+    await bus.nc.flush();
     await done;
     const seconds = (performance.now() - started) / 1000;
     const cpuAfter = cpuNow();
@@ -209,7 +224,7 @@ async function main(): Promise<void> {
   seen.length = 0;
   for (let i = 0; i < SINGLES; i++) {
     const one = collect(i + 1);
-    await send(command(0, i));
+    send(command(0, i));
     await one;
   }
   const added = seen.map((ms) => ms - deviceMs);
@@ -227,9 +242,9 @@ async function main(): Promise<void> {
   console.log(`CPU per command, µs (median of ${runs}): ${total.toFixed(0)} in all = ${cpuLine}; two cores give at most ${((2 * 1e6) / total).toFixed(0)} commands/s at that cost`);
 
   results.unsubscribe();
-  const exited = new Promise((resolve) => executor.once('exit', resolve));
-  executor.kill('SIGTERM');
-  await exited;
+  const exited = executors.map((e) => new Promise((resolve) => e.once('exit', resolve)));
+  for (const e of executors) e.kill('SIGTERM');
+  await Promise.all(exited);
   await bus.close();
   child.kill('SIGTERM');
   await Promise.all([nats.stop(), redis.stop()]);
