@@ -255,5 +255,12 @@ describe('redfish-client', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
     await assert.rejects(client(`127.0.0.1:${port}`, { auth: 'basic' }).get('/redfish/v1/', controller.signal), /aborted by the caller/);
+    // A caller's deadline (a TimeoutError reason) is a timeout, not an abort.
+    await assert.rejects(client(`127.0.0.1:${port}`, { auth: 'basic' }).get('/redfish/v1/', AbortSignal.timeout(50)), (err: unknown) => {
+      assert.ok(err instanceof DriverError);
+      assert.equal(err.code, errorCodes.timeout);
+      assert.match(err.message, /the caller's deadline passed/);
+      return true;
+    });
   });
 });
