@@ -21,7 +21,7 @@
  *   npm run bench -w @firebreak/executor -- [--runs 5] [--commands 6000] [--size row] [--executors 2]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -81,6 +81,19 @@ function cpuMsOf(pid: number | undefined): number {
     // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15, in clock ticks (100 Hz).
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
     return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** Context switches (voluntary + involuntary) a process's threads have made so far, from /proc; 0 where /proc is missing. */
+function switchesOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    return readdirSync(`/proc/${pid}/task`).reduce((sum, task) => {
+      const status = readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
+      return sum + [...status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    }, 0);
   } catch {
     return 0;
   }
@@ -180,6 +193,13 @@ async function main(): Promise<void> {
     bench: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
   });
   const cpuPerCommand: Record<string, number>[] = [];
+  // Context switches per command: each is a process woken for a message, the cost batching saves.
+  const switchesNow = (): Record<string, number> => ({
+    executor: executors.reduce((sum, e) => sum + switchesOf(e.pid), 0),
+    ...Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, switchesOf(pid)])),
+    bench: switchesOf(process.pid),
+  });
+  const switchesPerCommand: Record<string, number>[] = [];
   const rates: number[] = [];
   const p50s: number[] = [];
   const p99s: number[] = [];
@@ -189,12 +209,15 @@ async function main(): Promise<void> {
     failed = 0;
     const done = collect(count);
     const cpuBefore = cpuNow();
+    const switchesBefore = switchesNow();
     const started = performance.now();
     for (let i = 0; i < count; i++) send(command(run, i));
     await bus.nc.flush();
     await done;
     const seconds = (performance.now() - started) / 1000;
     const cpuAfter = cpuNow();
+    const switchesAfter = switchesNow();
+    if (run > 0) switchesPerCommand.push(Object.fromEntries(Object.entries(switchesAfter).map(([name, n]) => [name, (n - (switchesBefore[name] ?? 0)) / count])));
     if (run > 0) cpuPerCommand.push(Object.fromEntries(Object.entries(cpuAfter).map(([name, ms]) => [name, ((ms - (cpuBefore[name] ?? 0)) * 1000) / count])));
     if (failed > 0) throw new Error(`${failed} of ${count} commands failed: the figures would measure errors`);
     const rate = count / seconds;
@@ -235,11 +258,16 @@ async function main(): Promise<void> {
       `flood latency p50 ${median(p50s).toFixed(1)} ms p99 ${median(p99s).toFixed(1)} ms; added per command p50 ${percentile(added, 0.5).toFixed(2)} ms p99 ${percentile(added, 0.99).toFixed(2)} ms`,
   );
 
-  const cpuLine = Object.keys(cpuPerCommand[0] ?? {})
-    .map((name) => `${name} ${median(cpuPerCommand.map((c) => c[name] ?? 0)).toFixed(0)}`)
-    .join(', ');
-  const total = median(cpuPerCommand.map((c) => Object.values(c).reduce((a, b) => a + b, 0)));
-  console.log(`CPU per command, µs (median of ${runs}): ${total.toFixed(0)} in all = ${cpuLine}; two cores give at most ${((2 * 1e6) / total).toFixed(0)} commands/s at that cost`);
+  const perProcess = (samples: Record<string, number>[], digits: number): { total: string; line: string } => ({
+    total: median(samples.map((c) => Object.values(c).reduce((a, b) => a + b, 0))).toFixed(digits),
+    line: Object.keys(samples[0] ?? {})
+      .map((name) => `${name} ${median(samples.map((c) => c[name] ?? 0)).toFixed(digits)}`)
+      .join(', '),
+  });
+  const cpu = perProcess(cpuPerCommand, 0);
+  console.log(`CPU per command, µs (median of ${runs}): ${cpu.total} in all = ${cpu.line}; two cores give at most ${((2 * 1e6) / Number(cpu.total)).toFixed(0)} commands/s at that cost`);
+  const switches = perProcess(switchesPerCommand, 1);
+  console.log(`context switches per command (median of ${runs}): ${switches.total} in all = ${switches.line}`);
 
   results.unsubscribe();
   const exited = executors.map((e) => new Promise((resolve) => e.once('exit', resolve)));
