@@ -17,9 +17,12 @@ export const executorConfigSchema = baseConfigSchema.extend({
    * on FB_CMDS (executor-<kind>, shared by all executors) with this many
    * handler slots, so a kind at its limit leaves its further commands in the
    * work queue, where they hold up no other kind. One process runs up to the
-   * sum over the kinds at once (5 × 32 by default).
+   * sum over the kinds at once (5 × 64 by default). Slots are cheap (a real
+   * BMC call mostly waits), FB_EXEC_PER_DEVICE protects each device, and the
+   * consumer pulls a quarter of its slots at a time, so more slots mean fewer,
+   * larger pulls under load (services/executor/bench).
    */
-  FB_EXEC_PER_KIND: int(1).default(32),
+  FB_EXEC_PER_KIND: int(1).default(64),
   FB_EXEC_PER_KIND_POWER: perKind('power'),
   FB_EXEC_PER_KIND_NET: perKind('net'),
   FB_EXEC_PER_KIND_STORAGE: perKind('storage'),

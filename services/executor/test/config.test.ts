@@ -6,7 +6,7 @@ import { checkExecutorVariables, executorConfigSchema, executorLimits } from '..
 const base = { NATS_URL: 'nats://127.0.0.1:4222', REDIS_URL: 'redis://127.0.0.1:6379' };
 
 test('executor config - every kind gets FB_EXEC_PER_KIND unless its own variable overrides it', () => {
-  assert.deepEqual(executorLimits(loadConfig(executorConfigSchema, base)), { perKind: {}, defaultPerKind: 32, perDevice: 4 });
+  assert.deepEqual(executorLimits(loadConfig(executorConfigSchema, base)), { perKind: {}, defaultPerKind: 64, perDevice: 4 });
   const limits = executorLimits(loadConfig(executorConfigSchema, { ...base, FB_EXEC_PER_KIND: '8', FB_EXEC_PER_KIND_POWER: '2', FB_EXEC_PER_KIND_VM: '', FB_EXEC_PER_DEVICE: '3' }));
   assert.deepEqual(limits, { perKind: { power: 2 }, defaultPerKind: 8, perDevice: 3 }, 'an empty variable counts as unset');
 });
