@@ -1,5 +1,6 @@
 /**
- * A Redfish HTTP client on node:https that behaves the way strict BMCs expect.
+ * A Redfish HTTP client on undici (Node's own HTTP client, a third less CPU
+ * per request than node:https) that behaves the way strict BMCs expect.
  *
  * Why not the `redfish-client` npm package: 0.5.4 posts bodies chunked
  * without Content-Length (strict BMCs answer 411 Length Required), speaks
@@ -16,7 +17,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
-import { Agent, request } from 'node:https';
+import { Pool } from 'undici';
 import { REDACTED, type Logger, type Secret } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
 import { parseBody } from '../http-json.ts';
@@ -63,6 +64,9 @@ interface SendOptions {
   headers?: Record<string, string>;
   signal: AbortSignal;
 }
+
+/** The methods Redfish uses. */
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 export const SERVICE_ROOT = '/redfish/v1/';
 const DEFAULT_SESSIONS = '/redfish/v1/SessionService/Sessions';
@@ -114,7 +118,7 @@ export class RedfishClient {
   readonly #origin: URL;
   readonly #options: RedfishClientOptions;
   readonly #timeoutMs: number;
-  #agent: Promise<Agent> | undefined;
+  #pool: Promise<Pool> | undefined;
   /** The authentication this BMC ended up with, once known. */
   #mode: Promise<'session' | 'basic'> | undefined;
   #sessionsPath = DEFAULT_SESSIONS;
@@ -176,12 +180,12 @@ export class RedfishClient {
         this.#options.logger?.debug({ endpoint: this.endpoint, err }, 'redfish logout failed');
       }
     }
-    const agent = this.#agent;
-    this.#agent = undefined;
-    (await agent?.catch(() => undefined))?.destroy();
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await (await pool?.catch(() => undefined))?.destroy();
   }
 
-  async #request<T>(method: string, path: string, options: SendOptions): Promise<RedfishResponse<T>> {
+  async #request<T>(method: Method, path: string, options: SendOptions): Promise<RedfishResponse<T>> {
     const mode = await this.authMode(options.signal);
     if (mode === 'session') await this.#ensureSession(options.signal);
     const used = this.#session?.token;
@@ -266,80 +270,77 @@ export class RedfishClient {
     return httpError(this.#context(method, path), raw.status, raw.body, typeof retryAfter === 'string' ? retryAfter : undefined, this.#scrub);
   }
 
-  #agentReady(): Promise<Agent> {
-    this.#agent ??= this.#makeAgent().catch((err: unknown) => {
-      this.#agent = undefined;
+  #poolReady(): Promise<Pool> {
+    this.#pool ??= this.#makePool().catch((err: unknown) => {
+      this.#pool = undefined;
       throw err;
     });
-    return this.#agent;
+    return this.#pool;
   }
 
-  async #makeAgent(): Promise<Agent> {
-    // Few sockets per BMC: embedded web servers handle little concurrency.
-    const base = { keepAlive: true, maxSockets: 4 };
+  async #makePool(): Promise<Pool> {
+    // Few connections per BMC: embedded web servers handle little concurrency.
+    const base = { connections: 4, pipelining: 1, connect: { timeout: this.#timeoutMs } };
     const { verify, caBundle } = this.#options.tls;
     if (!verify) {
       this.#options.logger?.warn({ endpoint: this.endpoint }, 'redfish: TLS verification is off for this BMC (bmc.tls.verify: false)');
-      return new Agent({ ...base, rejectUnauthorized: false });
+      return new Pool(this.#origin.origin, { ...base, connect: { ...base.connect, rejectUnauthorized: false } });
     }
-    return new Agent({ ...base, rejectUnauthorized: true, ...(caBundle !== undefined && { ca: await loadCaBundle(caBundle) }) });
+    return new Pool(this.#origin.origin, { ...base, connect: { ...base.connect, rejectUnauthorized: true, ...(caBundle !== undefined && { ca: await loadCaBundle(caBundle) }) } });
   }
 
-  async #send(method: string, path: string, options: SendOptions): Promise<RawResponse> {
+  async #send(method: Method, path: string, options: SendOptions): Promise<RawResponse> {
     const ctx = this.#context(method, path);
     const { signal } = options;
     if (signal.aborted) throw abortError(ctx, signal.reason, undefined);
-    const agent = await this.#agentReady();
+    const pool = await this.#poolReady();
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body), 'utf8');
     const started = Date.now();
-    return new Promise<RawResponse>((resolve, reject) => {
-      let settled = false;
-      // A plain timer and one listener on the caller's signal: AbortSignal.timeout and .any per request cost more CPU than the request.
-      const timer = setTimeout(() => onAbort(true), this.#timeoutMs);
-      const settle = (fn: () => void): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onCallerAbort);
-        fn();
-      };
-      const req = request(
-        {
-          protocol: 'https:',
-          hostname: this.#origin.hostname.replace(/^\[|\]$/g, ''),
-          port: this.#origin.port === '' ? 443 : Number(this.#origin.port),
-          path,
-          method,
-          agent,
-          headers: {
-            accept: 'application/json',
-            'odata-version': '4.0',
-            ...options.headers,
-            // A declared length, never chunked: strict BMCs answer a chunked body with 411.
-            ...(payload !== undefined && { 'content-type': 'application/json; charset=utf-8', 'content-length': String(payload.byteLength) }),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('error', (err) => settle(() => reject(networkError(ctx, err))));
-          res.on('end', () =>
-            settle(() => {
-              const status = res.statusCode ?? 0;
-              this.#options.logger?.debug({ endpoint: this.endpoint, method, path, status, ms: Date.now() - started }, 'redfish request');
-              resolve({ status, headers: res.headers, body: parseBody(Buffer.concat(chunks).toString('utf8')) });
-            }),
-          );
-        },
-      );
-      const onAbort = (timedOut: boolean): void => {
-        settle(() => reject(abortError(ctx, signal.reason, timedOut ? this.#timeoutMs : undefined)));
-        req.destroy();
-      };
-      const onCallerAbort = (): void => onAbort(false);
-      signal.addEventListener('abort', onCallerAbort, { once: true });
-      req.on('error', (err) => settle(() => reject(networkError(ctx, err))));
-      req.end(payload);
+    // One controller ends the request for either reason: a plain timer (cheaper than AbortSignal.timeout and .any per request) or the caller's signal.
+    const controller = new AbortController();
+    let timedOut = false;
+    let onAbort: () => void = () => {};
+    // undici notices an abort only once it has a connection: a BMC that accepts and never handshakes must not hold the caller.
+    const ended = new Promise<never>((_, reject) => {
+      onAbort = () => reject(abortError(ctx, signal.reason, timedOut ? this.#timeoutMs : undefined));
     });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.#timeoutMs);
+    const onCallerAbort = (): void => controller.abort();
+    signal.addEventListener('abort', onCallerAbort, { once: true });
+    controller.signal.addEventListener('abort', onAbort, { once: true });
+    const exchange = (async (): Promise<RawResponse> => {
+      const res = await pool.request({
+        method,
+        path,
+        signal: controller.signal,
+        headers: {
+          accept: 'application/json',
+          'odata-version': '4.0',
+          ...options.headers,
+          // A declared length, never chunked: strict BMCs answer a chunked body with 411.
+          ...(payload !== undefined && { 'content-type': 'application/json; charset=utf-8', 'content-length': String(payload.byteLength) }),
+        },
+        ...(payload !== undefined && { body: payload }),
+      });
+      const text = await res.body.text();
+      this.#options.logger?.debug({ endpoint: this.endpoint, method, path, status: res.statusCode, ms: Date.now() - started }, 'redfish request');
+      return { status: res.statusCode, headers: res.headers, body: parseBody(text) };
+    })();
+    try {
+      return await Promise.race([
+        // After an abort, `ended` has already won the race.
+        exchange.catch((err: unknown) => {
+          throw networkError(ctx, err);
+        }),
+        ended,
+      ]);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onCallerAbort);
+      controller.signal.removeEventListener('abort', onAbort);
+    }
   }
 }
