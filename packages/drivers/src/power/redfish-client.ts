@@ -299,10 +299,9 @@ export class RedfishClient {
     // One controller ends the request for either reason: a plain timer (cheaper than AbortSignal.timeout and .any per request) or the caller's signal.
     const controller = new AbortController();
     let timedOut = false;
-    let onAbort: () => void = () => {};
     // undici notices an abort only once it has a connection: a BMC that accepts and never handshakes must not hold the caller.
     const ended = new Promise<never>((_, reject) => {
-      onAbort = () => reject(abortError(ctx, signal.reason, timedOut ? this.#timeoutMs : undefined));
+      controller.signal.addEventListener('abort', () => reject(abortError(ctx, signal.reason, timedOut ? this.#timeoutMs : undefined)), { once: true });
     });
     const timer = setTimeout(() => {
       timedOut = true;
@@ -310,7 +309,6 @@ export class RedfishClient {
     }, this.#timeoutMs);
     const onCallerAbort = (): void => controller.abort();
     signal.addEventListener('abort', onCallerAbort, { once: true });
-    controller.signal.addEventListener('abort', onAbort, { once: true });
     const exchange = (async (): Promise<RawResponse> => {
       const res = await pool.request({
         method,
@@ -340,7 +338,6 @@ export class RedfishClient {
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onCallerAbort);
-      controller.signal.removeEventListener('abort', onAbort);
     }
   }
 }
