@@ -16,13 +16,14 @@ export async function startInfrastructure(urls: { natsUrl?: string | undefined; 
     let natsUrl = urls.natsUrl;
     let redisUrl = urls.redisUrl;
     if (!natsUrl) {
-      const nats = await startNatsServer();
+      // Beside every service and the lab on this machine: see batch-scheduling.ts.
+      const nats = await startNatsServer({ batchScheduling: true });
       owned.push(nats);
       natsUrl = nats.url;
       console.log(`firebreak: started nats-server (JetStream) at ${natsUrl}`);
     }
     if (!redisUrl) {
-      const redis = await startRedisServer();
+      const redis = await startRedisServer({ batchScheduling: true });
       owned.push(redis);
       redisUrl = redis.url;
       console.log(`firebreak: started redis-server at ${redisUrl}`);

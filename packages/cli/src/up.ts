@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { connectBus, freePort, freeUdpPort, type Bus } from '@firebreak/shared';
+import { batchScheduled, connectBus, freePort, freeUdpPort, type Bus } from '@firebreak/shared';
 import { runDemo, type DemoOutcome } from './demo.ts';
 import { printLab, startLabWithInfrastructure, type LabCommandOptions } from './lab.ts';
 import { stateDir } from './lab-state.ts';
@@ -32,7 +32,9 @@ const tsxLoader = import.meta.resolve('tsx');
 function startService(name: string, env: NodeJS.ProcessEnv, view: LiveView): ChildProcess {
   const entry = fileURLToPath(import.meta.resolve(`@firebreak/${name}/main`));
   // Own process group, so Ctrl-C reaches only `up`, which stops services before the servers they need.
-  const child = spawn(process.execPath, ['--import', tsxLoader, entry], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // SCHED_BATCH: the services share this machine with NATS, Redis and the lab (batch-scheduling.ts).
+  const launch = batchScheduled(process.execPath, ['--import', tsxLoader, entry], env);
+  const child = spawn(launch.command, launch.args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   view.serviceStarting(name);
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) createInterface({ input: stream }).on('line', (line) => view.serviceLog(name, line));

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { batchScheduled } from './batch-scheduling.ts';
 
 export interface EmbeddedServer {
   readonly url: string;
@@ -24,6 +25,8 @@ export interface EmbeddedServerOptions {
   /** Default: a fresh temp dir, removed on stop. A given dir is kept. */
   dataDir?: string;
   readyTimeoutMs?: number;
+  /** Run under SCHED_BATCH (batch-scheduling.ts): for servers beside the services on one machine. Default false. */
+  batchScheduling?: boolean;
 }
 
 const live = new Set<ChildProcess>();
@@ -71,7 +74,8 @@ async function startProcess(spec: ProcessSpec, options: EmbeddedServerOptions): 
   const timeoutMs = options.readyTimeoutMs ?? 15_000;
   // Own process group: a terminal's Ctrl-C goes to our parent, which stops the
   // services first and the servers last, instead of to everything at once.
-  const child = spawn(spec.command, spec.args(port, dir), { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...spec.env } });
+  const launch = options.batchScheduling === true ? batchScheduled(spec.command, spec.args(port, dir)) : { command: spec.command, args: spec.args(port, dir) };
+  const child = spawn(launch.command, launch.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...spec.env } });
   live.add(child);
   let output = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
