@@ -3,6 +3,10 @@
  * (≥ 2,000 commands/s on this machine):
  *   - a lab with zero-latency BMCs runs in a child process (its own core),
  *     nats-server and redis-server as child processes;
+ *   - all of them on this one machine as `firebreak up` runs them: under
+ *     SCHED_BATCH (packages/shared/src/batch-scheduling.ts), which the
+ *     output confirms per process; FB_SCHED_BATCH=0 measures the default
+ *     policy;
  *   - the executors run as the real service processes (src/main.ts: durable
  *     pull consumers, fencing check, idempotency records, per-device limits,
  *     results on JetStream), two by default: the smallest deployment that
@@ -26,7 +30,9 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
+  batchScheduled,
   connectBus,
+  isBatchScheduled,
   ensureStreams,
   loadInventoryFile,
   startNatsServer,
@@ -102,7 +108,8 @@ function switchesOf(pid: number | undefined): number {
 async function startLabChild(natsUrl: string): Promise<{ child: ChildProcess; inventoryPath: string }> {
   // FB_BENCH_LAB_ARGS: extra node flags for the lab, e.g. --cpu-prof.
   const labArgs = process.env.FB_BENCH_LAB_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...process.execArgv, ...labArgs, self, '--lab-child', natsUrl, '--size', values.size], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lab = batchScheduled(process.execPath, [...process.execArgv, ...labArgs, self, '--lab-child', natsUrl, '--size', values.size]);
+  const child = spawn(lab.command, lab.args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const inventoryPath = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -124,14 +131,16 @@ async function main(): Promise<void> {
     }
     return n;
   }) as [number, number, number];
-  const [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
+  // One machine, as under `firebreak up`: the servers, the lab and the executors under SCHED_BATCH unless FB_SCHED_BATCH=0.
+  const [nats, redis] = await Promise.all([startNatsServer({ batchScheduling: true }), startRedisServer({ batchScheduling: true })]);
   const { child, inventoryPath } = await startLabChild(nats.url);
   const inventory = await loadInventoryFile(inventoryPath);
   const bus = await connectBus({ url: nats.url, name: 'executor-bench' });
   await ensureStreams(bus.jsm);
   // FB_BENCH_EXECUTOR_ARGS: extra node flags for the executors, e.g. --cpu-prof to profile them.
+  const executor = batchScheduled(process.execPath, [...process.execArgv, ...(process.env.FB_BENCH_EXECUTOR_ARGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(new URL('../src/main.ts', import.meta.url))]);
   const executors = Array.from({ length: executorCount }, (_, i) =>
-    spawn(process.execPath, [...process.execArgv, ...(process.env.FB_BENCH_EXECUTOR_ARGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(new URL('../src/main.ts', import.meta.url))], {
+    spawn(executor.command, executor.args, {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, NATS_URL: nats.url, REDIS_URL: redis.url, FB_INVENTORY: inventoryPath, LOG_LEVEL: 'warn', SERVICE_INSTANCE_ID: `bench-${i + 1}` },
     }),
@@ -187,6 +196,9 @@ async function main(): Promise<void> {
 
   // CPU per command, whole system and executor alone: a machine-independent figure beside commands/s on a shared two-core machine.
   const processes = { lab: child.pid, 'nats-server': nats.pid, 'redis-server': redis.pid };
+  // What the figures measured, read back from /proc rather than assumed.
+  const policies = Object.entries({ executor: executors[0]?.pid, ...processes }).map(([name, pid]) => `${name} ${isBatchScheduled(pid) ? 'SCHED_BATCH' : 'default'}`);
+  console.log(`  scheduling: ${policies.join(', ')}, load generator default (FB_SCHED_BATCH=0: all default)`);
   const cpuNow = (): Record<string, number> => ({
     executor: executors.reduce((sum, e) => sum + cpuMsOf(e.pid), 0),
     ...Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuMsOf(pid)])),
