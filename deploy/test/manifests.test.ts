@@ -15,7 +15,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { bootConfigSchema } from '@firebreak/boot-service';
 import { detectorConfigSchema } from '@firebreak/detector';
-import { executorConfigSchema, executorDurable, RETIRED_EXECUTOR_DURABLE } from '@firebreak/executor';
+import { executorConfigSchema, executorDurable, executorNodeFlags, RETIRED_EXECUTOR_DURABLE } from '@firebreak/executor';
 import { plannerConfigSchema } from '@firebreak/planner';
 import { commandKinds, loadInventoryFile, streams, subjects } from '@firebreak/shared';
 import { ensureStreamsConfigSchema } from '../bin/ensure-streams.config.ts';
@@ -28,13 +28,15 @@ interface Process {
   schema: z.ZodObject;
   /** The OpenTelemetry SDK reads OTEL_* itself (packages/shared/src/telemetry/sdk.ts). */
   telemetry: boolean;
+  /** Node flags before the loader, as `firebreak up` passes them. */
+  nodeFlags?: readonly string[];
 }
 
 /** Keyed by the entry file each image command runs. */
 const processes: Record<string, Process> = {
   'services/detector/src/main.ts': { schema: detectorConfigSchema, telemetry: true },
   'services/planner/src/main.ts': { schema: plannerConfigSchema, telemetry: true },
-  'services/executor/src/main.ts': { schema: executorConfigSchema, telemetry: true },
+  'services/executor/src/main.ts': { schema: executorConfigSchema, telemetry: true, nodeFlags: executorNodeFlags },
   'services/boot/src/main.ts': { schema: bootConfigSchema, telemetry: false },
   'deploy/bin/ensure-streams.ts': { schema: ensureStreamsConfigSchema, telemetry: false },
 };
@@ -50,9 +52,11 @@ function natsUsers(): Map<string, string> {
 
 function entryOf(command: unknown, where: string): string {
   assert.ok(Array.isArray(command), `${where}: command must be a list`);
-  const [node, flag, loader, entry, ...rest] = command as string[];
-  assert.deepEqual([node, flag, loader, rest], ['node', '--import', 'tsx', []], `${where}: start it as \`node --import tsx <entry>\`, got ${JSON.stringify(command)}`);
+  const words = command as string[];
+  const entry = words[words.length - 1];
   assert.ok(entry !== undefined && entry in processes, `${where}: unknown entry ${entry}`);
+  const flags = (processes[entry] as Process).nodeFlags ?? [];
+  assert.deepEqual(words, ['node', ...flags, '--import', 'tsx', entry], `${where}: start it as \`node ${[...flags, ''].join(' ')}--import tsx ${entry}\`, got ${JSON.stringify(command)}`);
   assert.ok(existsSync(join(root, entry)), `${where}: ${entry} does not exist`);
   return entry;
 }

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { executorNodeFlags } from '@firebreak/executor/node-flags';
 
 export const serviceNames = ['boot-service', 'detector', 'planner', 'executor'] as const;
 export type ServiceName = (typeof serviceNames)[number];
@@ -28,7 +29,8 @@ const tsxLoader = import.meta.resolve('tsx');
 
 export function startServiceProcess(service: ServiceName, label: string, env: NodeJS.ProcessEnv): ServiceProcess {
   const entry = fileURLToPath(import.meta.resolve(`@firebreak/${service}/main`));
-  const child: ChildProcess = spawn(process.execPath, ['--import', tsxLoader, entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const flags = service === 'executor' ? executorNodeFlags : [];
+  const child: ChildProcess = spawn(process.execPath, [...flags, '--import', tsxLoader, entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters = new Set<(line: string) => void>();
   for (const stream of [child.stdout, child.stderr]) {

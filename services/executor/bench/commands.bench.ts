@@ -45,7 +45,7 @@ import {
 } from '@firebreak/shared';
 import { headers as natsHeaders } from 'nats';
 import { startLab } from '@firebreak/lab';
-import { InventoryCommandDrivers } from '../src/index.ts';
+import { executorNodeFlags, InventoryCommandDrivers } from '../src/index.ts';
 
 const TARGET_PER_SECOND = 2_000;
 const encoder = new TextEncoder();
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   const bus = await connectBus({ url: nats.url, name: 'executor-bench' });
   await ensureStreams(bus.jsm);
   // FB_BENCH_EXECUTOR_ARGS: extra node flags for the executors, e.g. --cpu-prof to profile them.
-  const executor = batchScheduled(process.execPath, [...process.execArgv, ...(process.env.FB_BENCH_EXECUTOR_ARGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(new URL('../src/main.ts', import.meta.url))]);
+  const executor = batchScheduled(process.execPath, [...process.execArgv, ...executorNodeFlags, ...(process.env.FB_BENCH_EXECUTOR_ARGS?.split(' ').filter(Boolean) ?? []), fileURLToPath(new URL('../src/main.ts', import.meta.url))]);
   const executors = Array.from({ length: executorCount }, (_, i) =>
     spawn(executor.command, executor.args, {
       stdio: ['ignore', 'inherit', 'inherit'],

@@ -8,6 +8,7 @@ export { startExecutor, type Executor, type ExecutorLimits, type ExecutorOptions
 export { executorDurable, executorDurables, RETIRED_EXECUTOR_DURABLE } from './durables.ts';
 export { CommandRunner, idempotencyKey, type CommandDrivers, type Execution, type ResultSink } from './command-runner.ts';
 export { InventoryCommandDrivers } from './drivers/command-drivers.ts';
+export { executorNodeFlags } from './node-flags.ts';
 
 export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => Promise<void>> {
   const { config, logger, bus, store } = ctx;
