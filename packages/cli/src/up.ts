@@ -20,9 +20,6 @@ import { LiveView } from './live-view.ts';
 
 const services = ['boot-service', 'detector', 'planner', 'executor'] as const;
 
-/** Node flags a service runs with beyond the loader (see each one's module). */
-const nodeFlags: Partial<Record<(typeof services)[number], readonly string[]>> = { executor: executorNodeFlags };
-
 export interface UpOptions extends LabCommandOptions {
   /** Burn a rack once everything runs, follow the recovery, report, and exit. */
   demo?: boolean;
@@ -33,11 +30,12 @@ export interface UpOptions extends LabCommandOptions {
 // Resolved from here, not from the working directory: `firebreak up` runs from anywhere.
 const tsxLoader = import.meta.resolve('tsx');
 
-function startService(name: (typeof services)[number], env: NodeJS.ProcessEnv, view: LiveView): ChildProcess {
+function startService(name: string, env: NodeJS.ProcessEnv, view: LiveView): ChildProcess {
   const entry = fileURLToPath(import.meta.resolve(`@firebreak/${name}/main`));
   // Own process group, so Ctrl-C reaches only `up`, which stops services before the servers they need.
   // SCHED_BATCH: the services share this machine with NATS, Redis and the lab (batch-scheduling.ts).
-  const launch = batchScheduled(process.execPath, [...(nodeFlags[name] ?? []), '--import', tsxLoader, entry], env);
+  const flags = name === 'executor' ? executorNodeFlags : [];
+  const launch = batchScheduled(process.execPath, [...flags, '--import', tsxLoader, entry], env);
   const child = spawn(launch.command, launch.args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   view.serviceStarting(name);
   for (const stream of [child.stdout, child.stderr]) {

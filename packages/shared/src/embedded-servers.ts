@@ -74,7 +74,8 @@ async function startProcess(spec: ProcessSpec, options: EmbeddedServerOptions): 
   const timeoutMs = options.readyTimeoutMs ?? 15_000;
   // Own process group: a terminal's Ctrl-C goes to our parent, which stops the
   // services first and the servers last, instead of to everything at once.
-  const launch = options.batchScheduling === true ? batchScheduled(spec.command, spec.args(port, dir)) : { command: spec.command, args: spec.args(port, dir) };
+  const args = spec.args(port, dir);
+  const launch = options.batchScheduling === true ? batchScheduled(spec.command, args) : { command: spec.command, args };
   const child = spawn(launch.command, launch.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...spec.env } });
   live.add(child);
   let output = '';

@@ -279,14 +279,15 @@ export class RedfishClient {
   }
 
   async #makePool(): Promise<Pool> {
-    // Few connections per BMC: embedded web servers handle little concurrency.
-    const base = { connections: 4, pipelining: 1, connect: { timeout: this.#timeoutMs } };
     const { verify, caBundle } = this.#options.tls;
-    if (!verify) {
-      this.#options.logger?.warn({ endpoint: this.endpoint }, 'redfish: TLS verification is off for this BMC (bmc.tls.verify: false)');
-      return new Pool(this.#origin.origin, { ...base, connect: { ...base.connect, rejectUnauthorized: false } });
-    }
-    return new Pool(this.#origin.origin, { ...base, connect: { ...base.connect, rejectUnauthorized: true, ...(caBundle !== undefined && { ca: await loadCaBundle(caBundle) }) } });
+    if (!verify) this.#options.logger?.warn({ endpoint: this.endpoint }, 'redfish: TLS verification is off for this BMC (bmc.tls.verify: false)');
+    const ca = verify && caBundle !== undefined ? await loadCaBundle(caBundle) : undefined;
+    // Few connections per BMC: embedded web servers handle little concurrency.
+    return new Pool(this.#origin.origin, {
+      connections: 4,
+      pipelining: 1,
+      connect: { timeout: this.#timeoutMs, rejectUnauthorized: verify, ...(ca !== undefined && { ca }) },
+    });
   }
 
   async #send(method: Method, path: string, options: SendOptions): Promise<RawResponse> {
