@@ -8,6 +8,7 @@ export const errorCodes = {
   invalidInventory: 'INVALID_INVENTORY',
   leaseLost: 'LEASE_LOST',
   staleFencingToken: 'STALE_FENCING_TOKEN',
+  ledgerConflict: 'LEDGER_CONFLICT',
   transient: 'TRANSIENT',
   permanent: 'PERMANENT',
   timeout: 'TIMEOUT',

@@ -16,3 +16,4 @@ export * from './secret.ts';
 export * from './credentials.ts';
 export * from './boot-script.ts';
 export * from './random.ts';
+export * from './fleet/ledger-seed.ts';

@@ -15,7 +15,6 @@ const Inventory = z.object({
   generation: z.number().int(),
   hosts: z.array(z.object({ id: z.string(), rack: z.string() })),
 });
-const Assignment = z.object({ host: z.string(), mode: z.enum(['bare-metal', 'vm']) });
 
 function inventory(generation: number): z.infer<typeof Inventory> {
   return { generation, hosts: Array.from({ length: 50 }, (_, i) => ({ id: `h${i}`, rack: `r${generation}` })) };
@@ -56,30 +55,6 @@ test('store - inventory: a stored document that fails the schema is an INVALID_I
     assert.match(err.message, /generation/);
     return true;
   });
-});
-
-test('store - inventory: assignments set, get, list and delete', async () => {
-  const inv = w().inventory;
-  await inv.setAssignment('s2', { host: 'h7', mode: 'vm' });
-  await inv.setAssignment('s1', { host: 'h3', mode: 'bare-metal' });
-  await inv.setAssignment('s2', { host: 'h9', mode: 'bare-metal' }); // moving a server = a new assignment
-
-  assert.deepEqual(await r().inventory.getAssignment('s2', Assignment), { host: 'h9', mode: 'bare-metal' });
-  assert.equal(await r().inventory.getAssignment('s404', Assignment), undefined);
-  assert.deepEqual(
-    [...(await r().inventory.listAssignments(Assignment))],
-    [
-      ['s1', { host: 'h3', mode: 'bare-metal' }],
-      ['s2', { host: 'h9', mode: 'bare-metal' }],
-    ],
-  );
-
-  assert.equal(await inv.deleteAssignment('s1'), true);
-  assert.equal(await inv.deleteAssignment('s1'), false);
-  assert.deepEqual([...(await r().inventory.listAssignments(Assignment)).keys()], ['s2']);
-
-  await inv.setAssignment('s3', { host: 'h1', mode: 'container' });
-  await assert.rejects(r().inventory.listAssignments(Assignment), /assignment of server "s3"/);
 });
 
 test('store - inventory: a failed command inside the MULTI is an error, not a silent partial write', async () => {

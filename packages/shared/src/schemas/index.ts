@@ -5,4 +5,5 @@ export * from './commands.schema.ts';
 export * from './incident.schema.ts';
 export * from './dead-letter.schema.ts';
 export * from './readiness.schema.ts';
+export * from './ledger.schema.ts';
 export * from './validation.ts';

@@ -7,6 +7,7 @@ import { InventoryStore } from './inventory-store.ts';
 import { LeaseStore } from './leases.ts';
 import { SnapshotStore } from './snapshots.ts';
 import { FencingStore } from './fencing.ts';
+import { FleetLedger } from './fleet-ledger.ts';
 
 export { redisKeys } from './keys.ts';
 export { LeaseStore, type AcquireResult, type LeaseHolder } from './leases.ts';
@@ -14,6 +15,7 @@ export { IdempotencyStore, type BeginResult, type IdempotencyRecord } from './id
 export { SnapshotStore, SnapshotEnvelope, SnapshotMismatchError, type MachineIdentity } from './snapshots.ts';
 export { InventoryStore, type VersionedInventory } from './inventory-store.ts';
 export { FencingStore, type FenceCheck } from './fencing.ts';
+export { FleetLedger, LedgerConflictError, StaleLedgerTokenError, type LedgerChange, type LedgerSeed, type LedgerState } from './fleet-ledger.ts';
 
 export const leaseNamespaces = {
   /** Host claims: a host is never given to two incidents. */
@@ -38,6 +40,7 @@ export class Store {
   readonly snapshots: SnapshotStore;
   readonly inventory: InventoryStore;
   readonly fencing: FencingStore;
+  readonly ledger: FleetLedger;
 
   constructor(
     readonly redis: Redis,
@@ -52,6 +55,7 @@ export class Store {
     this.snapshots = new SnapshotStore(redis);
     this.inventory = new InventoryStore(redis);
     this.fencing = new FencingStore(redis);
+    this.ledger = new FleetLedger(redis);
   }
 
   /** Waits for replies already sent, then disconnects. */

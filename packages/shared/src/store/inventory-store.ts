@@ -1,7 +1,7 @@
 /**
- * The inventory document and the server → host assignments. Schemas come from
- * the caller (the inventory and assignment schemas live in `schemas/`), so
- * this module only stores JSON and checks it on the way out.
+ * The imported inventory document. Its schema comes from the caller (it lives
+ * in `schemas/`), so this module only stores JSON and checks it on the way
+ * out. Where servers run now is the fleet ledger's, not the inventory's.
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -43,30 +43,5 @@ export class InventoryStore {
       version: Version.parse(version),
       inventory: decodeJson(text, schema, 'inventory', errorCodes.invalidInventory),
     };
-  }
-
-  async setAssignment(serverId: string, assignment: unknown): Promise<void> {
-    await this.redis.hset(redisKeys.assignments, serverId, encodeJson(assignment, `assignment of server "${serverId}"`));
-  }
-
-  async getAssignment<T>(serverId: string, schema: z.ZodType<T>): Promise<T | undefined> {
-    const text = await this.redis.hget(redisKeys.assignments, serverId);
-    return text === null ? undefined : this.decodeAssignment(serverId, text, schema);
-  }
-
-  /** Returns whether the server had an assignment. */
-  async deleteAssignment(serverId: string): Promise<boolean> {
-    return (await this.redis.hdel(redisKeys.assignments, serverId)) === 1;
-  }
-
-  /** Every assignment by server id, in server id order. */
-  async listAssignments<T>(schema: z.ZodType<T>): Promise<Map<string, T>> {
-    const all = await this.redis.hgetall(redisKeys.assignments);
-    const entries = Object.entries(all).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return new Map(entries.map(([serverId, text]) => [serverId, this.decodeAssignment(serverId, text, schema)]));
-  }
-
-  private decodeAssignment<T>(serverId: string, text: string, schema: z.ZodType<T>): T {
-    return decodeJson(text, schema, `assignment of server "${serverId}"`, errorCodes.invalidInventory);
   }
 }

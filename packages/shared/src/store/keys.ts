@@ -46,6 +46,14 @@ export const redisKeys = {
 
   /** Hash `{ doc, version }`: one key, so a reader gets a document and its version together. */
   inventory: `${PREFIX}:inventory`,
-  /** Hash server id → assignment JSON. */
-  assignments: `${PREFIX}:assignments`,
+
+  /** The fleet ledger shares the `{ledger}` tag: one script changes entries, versions, history and the token together. */
+  ledgerServers: `${PREFIX}:{ledger}:servers`,
+  ledgerServerVersions: `${PREFIX}:{ledger}:server-versions`,
+  ledgerHosts: `${PREFIX}:{ledger}:hosts`,
+  ledgerHostVersions: `${PREFIX}:{ledger}:host-versions`,
+  /** The newest planner fencing token that wrote the ledger for a site. */
+  ledgerToken: (site: string): string => `${PREFIX}:{ledger}:token:${keyPart(site, 'site')}`,
+  /** List of history records, oldest first. */
+  ledgerHistory: (entity: 'server' | 'host', id: string): string => `${PREFIX}:{ledger}:history:${entity}:${keyPart(id, `${entity} id`)}`,
 } as const;
