@@ -3,31 +3,60 @@
  * command waits a few seconds at most: an unreachable server is a usage
  * problem (exit 2) with the fix in the message, never a hang or a stack.
  */
-import { connectBus, createStore, ensureStreams, redactUrl, type Bus, type Store } from '@firebreak/shared';
-import { readLabState, stateDir } from './lab-state.ts';
+import { connectBus, createStore, redactUrl, streams, type Bus, type Store } from '@firebreak/shared';
+import { findRunningLab, stateDir, statePath } from './lab-state.ts';
 import { UsageError } from './usage-error.ts';
 
 export const CONNECT_TIMEOUT_MS = 4_000;
-
-const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
-const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 export interface UrlFlags {
   natsUrl?: string | undefined;
   redisUrl?: string | undefined;
 }
 
+/** The URLs a caller asked for: each key it named in its flags, resolved to a string. */
+export type ResolvedUrls<F extends UrlFlags> = { [K in keyof F & keyof UrlFlags]-?: string };
+
+const servers = {
+  natsUrl: { name: 'NATS', flag: '--nats-url', env: 'NATS_URL' },
+  redisUrl: { name: 'Redis', flag: '--redis-url', env: 'REDIS_URL' },
+} as const;
+
 /**
- * The flag, else the environment, else what a running `firebreak up`/`lab`
- * recorded in the state dir, else the servers' usual local ports.
+ * The servers the caller names in `flags` (a key present, even with no value:
+ * `{ redisUrl: undefined }` asks for Redis only): the flag, else the
+ * environment, else what a running `firebreak up`/`lab` recorded in the state
+ * dir. Never a default port: a NATS or Redis that merely answers there may be
+ * anybody's, and "no open incidents" from it would be a lie.
  */
-export async function resolveUrls(flags: UrlFlags): Promise<{ natsUrl: string; redisUrl: string }> {
-  const state = await readLabState(stateDir());
-  return {
-    natsUrl: flags.natsUrl || process.env.NATS_URL || state?.natsUrl || DEFAULT_NATS_URL,
-    redisUrl: flags.redisUrl || process.env.REDIS_URL || state?.redisUrl || DEFAULT_REDIS_URL,
-  };
+export async function resolveUrls<F extends UrlFlags>(flags: F): Promise<ResolvedUrls<F>> {
+  const wanted = (Object.keys(servers) as (keyof UrlFlags)[]).filter((key) => key in flags);
+  const given = new Map(wanted.map((key) => [key, flags[key] || process.env[servers[key].env] || undefined]));
+  if (wanted.every((key) => given.get(key) !== undefined)) return Object.fromEntries(given) as ResolvedUrls<F>;
+
+  const dir = stateDir();
+  const lab = await findRunningLab(dir);
+  if (lab !== undefined && !lab.stale) {
+    return Object.fromEntries(wanted.map((key) => [key, given.get(key) ?? lab.state[key]])) as ResolvedUrls<F>;
+  }
+  const missing = wanted.filter((key) => given.get(key) === undefined).map((key) => servers[key]);
+  const recorded =
+    lab === undefined
+      ? `nothing is recorded in ${statePath(dir)}`
+      : `the "firebreak up" or "firebreak lab" recorded in ${statePath(dir)} (pid ${lab.state.pid}) is no longer running`;
+  throw new UsageError(
+    `no Firebreak is running here: ${recorded}, and no ${missing.map((m) => m.name).join(' or ')} URL was given.\n` +
+      `  Start one with "firebreak up" (or "firebreak lab") from this folder, or point at a running one with ` +
+      `${missing.map((m) => `${m.flag} URL (or ${m.env})`).join(' and ')}; FB_STATE_DIR names another state dir.`,
+  );
 }
+
+/** JetStream's error code in a failed API answer, if it is one. */
+export function apiErrorCode(err: unknown): number | undefined {
+  return (err as { api_error?: { err_code?: number } }).api_error?.err_code;
+}
+
+const STREAM_NOT_FOUND = 10059;
 
 function reason(err: unknown): string {
   const e = err as { message?: unknown; code?: unknown };
@@ -44,7 +73,36 @@ function cannotReach(what: 'NATS' | 'Redis', url: string, err: unknown): UsageEr
   return new UsageError(redactUrl(`cannot reach ${what} at ${url}: ${reason(err)}; start it with \`firebreak up\` or pass ${flag}`));
 }
 
-/** A bus with the Firebreak streams in place (creating them is idempotent). */
+/**
+ * Binds to the streams Firebreak's services (or the streams job) made. The
+ * CLI never creates one: on a NATS server nobody set up for Firebreak that
+ * would leave streams behind, and a client's view of their configuration
+ * would win over the one the deployment chose.
+ */
+async function requireStreams(bus: Bus, url: string): Promise<void> {
+  const names = Object.values(streams);
+  const found = await Promise.all(
+    names.map(async (name) => {
+      try {
+        await bus.jsm.streams.info(name);
+        return true;
+      } catch (err) {
+        if (apiErrorCode(err) === STREAM_NOT_FOUND) return false;
+        throw err;
+      }
+    }),
+  );
+  const missing = names.filter((_, i) => !found[i]);
+  if (missing.length === 0) return;
+  throw new UsageError(
+    redactUrl(
+      `NATS at ${url} has no stream ${missing.join(', ')}: Firebreak's services have not set up this NATS server. ` +
+        `Start them against it (firebreak up --nats-url URL, or the deployment's streams job), or point --nats-url at the NATS server they use`,
+    ),
+  );
+}
+
+/** A bus on a NATS server that Firebreak's services set up: its streams exist. */
 export async function openBus(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<Bus> {
   let bus: Bus;
   // The same credentials the services use (nats.js ignores a URL's user:password).
@@ -57,9 +115,10 @@ export async function openBus(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Prom
     throw cannotReach('NATS', url, err);
   }
   try {
-    await Promise.race([ensureStreams(bus.jsm), timeout(timeoutMs)]);
+    await Promise.race([requireStreams(bus, url), timeout(timeoutMs)]);
   } catch (err) {
     await bus.close().catch(() => {});
+    if (err instanceof UsageError) throw err;
     throw new UsageError(redactUrl(`NATS at ${url} answered but JetStream did not: ${reason(err)}; run nats-server with -js (as \`firebreak up\` does)`));
   }
   return bus;

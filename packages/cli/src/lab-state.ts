@@ -21,7 +21,7 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.INIT_CWD ?? process.cwd(), env.FB_STATE_DIR ?? '.firebreak');
 }
 
-const statePath = (dir: string): string => join(dir, 'lab.json');
+export const statePath = (dir: string): string => join(dir, 'lab.json');
 
 export async function writeLabState(dir: string, state: LabState): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -34,6 +34,28 @@ export async function readLabState(dir: string): Promise<LabState | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether the process that recorded `state` still runs: `firebreak up` killed
+ * with SIGKILL (or a crashed machine) leaves its file behind, and its ports
+ * may by now belong to something else.
+ */
+export function isRunning(state: LabState): boolean {
+  try {
+    process.kill(state.pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, but another user's (a shared state dir).
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** What a running `firebreak up`/`lab` recorded; `stale` when the file names a process that is gone. */
+export async function findRunningLab(dir: string): Promise<{ state: LabState; stale: boolean } | undefined> {
+  const state = await readLabState(dir);
+  if (state === undefined) return undefined;
+  return { state, stale: !isRunning(state) };
 }
 
 export async function clearLabState(dir: string): Promise<void> {

@@ -25,7 +25,7 @@ import {
   type ServerProgress,
   type Store,
 } from '@firebreak/shared';
-import { resolveUrls, withBus, withStore } from './connections.ts';
+import { apiErrorCode, resolveUrls, withBus, withStore } from './connections.ts';
 import { HostStates, type HostState } from './host-states.ts';
 import { clock, renderIncident } from './incident-view.ts';
 
@@ -66,10 +66,6 @@ export interface NotReadyServer {
 
 /** JetStream's "no message found" for a subject with nothing stored. */
 const NO_MESSAGE = 10037;
-
-function apiErrorCode(err: unknown): number | undefined {
-  return (err as { api_error?: { err_code?: number } }).api_error?.err_code;
-}
 
 /** The newest progress of one incident, or undefined if none was published (or it cannot be named in a subject). */
 export async function latestProgress(bus: Bus, incidentId: string): Promise<IncidentProgress | undefined> {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { format } from 'node:util';
 import { waitFor } from '@firebreak/shared/testing';
 
 export const bin = fileURLToPath(new URL('../bin/firebreak.js', import.meta.url));
@@ -74,4 +75,23 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, tim
 /** The caller's environment without anything that would point the CLI at another system. */
 export function isolatedEnv(stateDir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...process.env, FB_STATE_DIR: stateDir, NATS_URL: '', REDIS_URL: '', NATS_USER: '', NATS_PASSWORD: '', FB_INVENTORY: '', FB_SITE: '', FB_LAB_URL: '', ...extra };
+}
+
+/**
+ * Runs `main(argv)` in this process, as the bin does, with what it prints.
+ * For commands that start nothing long-lived: quicker than a process each.
+ */
+export async function runMain(argv: string[]): Promise<CliRun> {
+  const { main } = await import('../src/main.ts');
+  let stdout = '';
+  let stderr = '';
+  const { log, error } = console;
+  console.log = (...parts: unknown[]) => void (stdout += `${format(...parts)}\n`);
+  console.error = (...parts: unknown[]) => void (stderr += `${format(...parts)}\n`);
+  try {
+    return { code: await main(argv), stdout, stderr };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
 }

@@ -19,7 +19,7 @@ test('cli - burn without a running lab exits 2 and says how to start one', async
   const env = { ...process.env, FB_STATE_DIR: await mkdtemp(join(tmpdir(), 'fb-state-')), FB_LAB_URL: '' };
   const run = spawnSync(process.execPath, [bin, 'burn', 'rack', 'r1'], { encoding: 'utf8', env });
   assert.equal(run.status, 2);
-  assert.match(run.stderr, /no running lab found.*firebreak lab/);
+  assert.match(run.stderr, /no running lab found: nothing is recorded in .*lab\.json\.\n.*Start one with "firebreak lab".*--lab URL \(or FB_LAB_URL\)/);
   const unreachable = spawnSync(process.execPath, [bin, 'burn', 'rack', 'r1', '--lab', 'http://127.0.0.1:9'], { encoding: 'utf8', env });
   assert.equal(unreachable.status, 2);
   assert.match(unreachable.stderr, /cannot reach the lab at http:\/\/127\.0\.0\.1:9/);

@@ -21,6 +21,10 @@ const plannerLog: string[] = [];
 
 before(async () => {
   [nats, redis] = await Promise.all([startNats(), startRedis()]);
+  // Set up as a deployment is, before any planner runs: the CLI refuses a server without Firebreak's streams.
+  const setup = await connectBus({ url: nats.url, name: 'streams-for-cli-test' });
+  await ensureStreams(setup.jsm);
+  await setup.close();
   const dir = await mkdtemp(join(tmpdir(), 'fb-plan-'));
   env = isolatedEnv(dir);
   inventoryFile = join(dir, 'inventory.yaml');
