@@ -13,10 +13,10 @@ import { checkScope, describeScope, domainSyntax, knownInventory, parseScope } f
 import { incidentLine, isFinal, renderReport } from './incident-view.ts';
 import { UsageError } from './usage-error.ts';
 
-export const drillUsage = `  drill start ${domainSyntax} [--duration 10m] [--site S] [--wait] [--json]
+export const drillUsage = `  drill start ${domainSyntax} [--duration 10m] [--site S] [--wait] [--json] [--nats-url URL]
       rehearse the loss of a domain on drill VLANs and cloned LUNs; prints the
       drill id (--wait follows it to its end and prints the report)
-  drill stop <drillId> [--reason TEXT]
+  drill stop <drillId> [--reason TEXT] [--json] [--nats-url URL]
       end a drill early: the planner cleans up and returns borrowed hosts`;
 
 const DEFAULT_DURATION_S = 3600;

@@ -7,14 +7,38 @@ import { parseArgs } from 'node:util';
 import { labRequest, labUrl } from './lab-client.ts';
 import { UsageError } from './usage-error.ts';
 
-export const faultUsage = `  burn rack <id>                      power, BMCs, links and heartbeats of a rack gone
-  kill host <id>                      the host dies; its BMC reports it off
-  isolate host <id> [--undo]          heartbeats stop, the BMC says all is well
-  flap host <id> [--period-ms N] [--cycles N]
-  restore host <id>                   undo burn/kill/isolate/BMC faults for one host
-  bmc <host> unreachable|ok|fail [--requests N]|slow --latency-ms N
-  health <host> ok|warning|critical   the BMC's Status.Health
-      (all take --lab URL; default: FB_LAB_URL or .firebreak/lab.json)`;
+export const faultCommands = ['burn', 'kill', 'isolate', 'flap', 'restore', 'bmc', 'health'] as const;
+export type FaultCommand = (typeof faultCommands)[number];
+
+const faultLines: Record<FaultCommand, { syntax: string; what: string }> = {
+  burn: { syntax: 'burn rack <id>', what: 'power, BMCs, links and heartbeats of a rack gone' },
+  kill: { syntax: 'kill host <id>', what: 'the host dies; its BMC reports it off' },
+  isolate: { syntax: 'isolate host <id> [--undo]', what: 'heartbeats stop, the BMC says all is well' },
+  flap: { syntax: 'flap host <id> [--period-ms N] [--cycles N]', what: 'heartbeats stop and resume, like a bad cable or NIC' },
+  restore: { syntax: 'restore host <id>', what: 'undo burn/kill/isolate/BMC faults for one host' },
+  bmc: { syntax: 'bmc <host> unreachable|ok|fail [--requests N]|slow --latency-ms N', what: 'the BMC stops answering, fails requests or answers slowly' },
+  health: { syntax: 'health <host> ok|warning|critical', what: "the BMC's Status.Health" },
+};
+
+const labNote = 'all take --lab URL; default: FB_LAB_URL, else the running "firebreak lab" or "firebreak up"';
+
+export const faultUsage = [
+  ...faultCommands.map((c) => {
+    const { syntax, what } = faultLines[c];
+    return syntax.length < 36 ? `  ${syntax.padEnd(36)}${what}` : `  ${syntax}\n${' '.repeat(38)}${what}`;
+  }),
+  `      (${labNote})`,
+].join('\n');
+
+/** One fault command's usage, for `firebreak burn --help`. */
+export function faultCommandUsage(command: FaultCommand): string {
+  const { syntax, what } = faultLines[command];
+  return `  ${syntax} [--json] [--lab URL]\n      ${what}\n      (${labNote.replace('all take', 'takes')})`;
+}
+
+export function isFaultCommand(command: string | undefined): command is FaultCommand {
+  return (faultCommands as readonly (string | undefined)[]).includes(command);
+}
 
 function noun(args: string[], expected: string, command: string): string {
   const [kind, id] = args;

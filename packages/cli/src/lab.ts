@@ -11,6 +11,10 @@ import { UsageError } from './usage-error.ts';
 export const labSizes = ['tiny', 'rack', 'row', '10k'] as const;
 export type LabSize = (typeof labSizes)[number];
 
+export const labUsage = `  lab  [--size ${labSizes.join('|')}] [--seed N] [--nats-url URL] [--redis-url URL]
+       [--boot-url URL] [--trap-receiver HOST:PORT]...
+      the simulated data center alone; prints its endpoints`;
+
 export interface LabCommandOptions {
   size: string;
   seed: string;

@@ -1,40 +1,80 @@
 import { parseArgs } from 'node:util';
 import { redactUrl } from '@firebreak/shared';
 import { drill, drillUsage } from './drill.ts';
-import { fault, faultUsage } from './faults.ts';
+import { fault, faultCommandUsage, faultUsage, isFaultCommand } from './faults.ts';
 import { inventory, inventoryUsage, ReportedError } from './inventory-command.ts';
-import { lab, labSizes } from './lab.ts';
+import { lab, labUsage } from './lab.ts';
 import { plan, planUsage } from './plan.ts';
 import { status, statusUsage } from './status.ts';
-import { up } from './up.ts';
+import { up, upUsage } from './up.ts';
 import { UsageError } from './usage-error.ts';
+
+const helpUsage = `  help [<command>]
+      show this text, or one command's (as "firebreak <command> --help" does)`;
+
+const findingTheSystem = `Commands that talk to a running system find NATS and Redis through --nats-url /
+--redis-url, else NATS_URL / REDIS_URL (and NATS_USER / NATS_PASSWORD), else the
+running "firebreak up" or "firebreak lab" (recorded in .firebreak/lab.json where
+it was started; FB_STATE_DIR names another state dir). With none of these they
+exit 2 rather than guess a port. They never create JetStream streams: a NATS
+server that Firebreak's services have not set up is refused (exit 2).`;
 
 const usage = `usage: firebreak <command> [options]
 
 commands:
-  up   [--demo] [--logs] [--size ${labSizes.join('|')}] [--seed N] [--nats-url URL] [--redis-url URL]
-      the detector, planner and executor against the simulated data center,
-      with a live view of hosts and incidents (service logs go to a file; --logs
-      prints them instead); starts nats-server and redis-server as child
-      processes unless URLs are given (or NATS_URL / REDIS_URL are set).
-      --demo burns a rack once everything runs, shows the recovery, prints the
-      incident report and exits 0 if every server came back, 1 if not
-  lab  [--size ${labSizes.join('|')}] [--seed N] [--nats-url URL] [--redis-url URL]
-       [--boot-url URL] [--trap-receiver HOST:PORT]...
-      the simulated data center alone; prints its endpoints
+${upUsage}
+${labUsage}
 ${statusUsage}
 ${drillUsage}
 ${planUsage}
 ${inventoryUsage}
 ${faultUsage}
-  help
-      show this text
+${helpUsage}
 
-Commands that talk to a running system find NATS and Redis through --nats-url /
---redis-url, else NATS_URL / REDIS_URL (and NATS_USER / NATS_PASSWORD), else the
-running "firebreak up" or "firebreak lab". Exit codes: 0 done, 1 the answer is
-"no" (plan: not ready; drill --wait and up --demo: not recovered), 2 bad
-arguments or an unreachable service.`;
+${findingTheSystem}
+Exit codes: 0 done, 1 the answer is "no" (plan: not ready; drill --wait and up
+--demo: not recovered), 2 bad arguments or an unreachable service.`;
+
+/** Each command's own usage block, as it appears in the overview. */
+function commandUsage(command: string): string | undefined {
+  if (isFaultCommand(command)) return faultCommandUsage(command);
+  const blocks: Record<string, string> = { up: upUsage, lab: labUsage, status: statusUsage, drill: drillUsage, plan: planUsage, inventory: inventoryUsage, help: helpUsage };
+  return Object.hasOwn(blocks, command) ? blocks[command] : undefined;
+}
+
+/** `firebreak <command> --help`: the command's lines from the overview, spelled out in full. */
+function commandHelp(command: string): string | undefined {
+  const block = commandUsage(command);
+  if (block === undefined) return undefined;
+  const talksToSystem = ['status', 'drill', 'plan', 'inventory'].includes(command);
+  return [
+    'usage:',
+    block.replace(/^ {2}(?=\S)/gm, '  firebreak '),
+    ...(talksToSystem ? ['', findingTheSystem] : []),
+    '',
+    '"firebreak help" lists every command.',
+  ].join('\n');
+}
+
+/** `--help` or `-h` anywhere before a `--` asks for help, whatever else is on the line. */
+function asksForHelp(args: readonly string[]): boolean {
+  for (const arg of args) {
+    if (arg === '--') return false;
+    if (arg === '--help' || arg === '-h') return true;
+  }
+  return false;
+}
+
+function help(topic: string | undefined): number {
+  if (topic === undefined) {
+    console.log(usage);
+    return 0;
+  }
+  const text = commandHelp(topic);
+  if (text === undefined) throw new UsageError(`unknown command "${topic}"; "firebreak help" lists the commands`);
+  console.log(text);
+  return 0;
+}
 
 const systemOptions = {
   size: { type: 'string', default: 'tiny' },
@@ -66,6 +106,9 @@ function systemArgs(values: {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command === undefined || command === 'help' || command === '--help' || command === '-h') return help(rest.find((a) => !a.startsWith('-')));
+    if (commandUsage(command) !== undefined && asksForHelp(rest)) return help(command);
+    if (isFaultCommand(command)) return await fault(command, rest);
     switch (command) {
       case 'up': {
         const { values } = parseArgs({
@@ -85,20 +128,6 @@ export async function main(argv: string[]): Promise<number> {
         return await plan(rest);
       case 'inventory':
         return await inventory(rest);
-      case 'burn':
-      case 'kill':
-      case 'isolate':
-      case 'flap':
-      case 'restore':
-      case 'bmc':
-      case 'health':
-        return await fault(command, rest);
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        console.log(usage);
-        return 0;
       default:
         throw new UsageError(`unknown command "${command}"; "firebreak help" lists the commands`);
     }
@@ -107,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
     // parseArgs reports bad flags with a TypeError carrying an ERR_PARSE_ARGS_* code.
     const parseError = err instanceof TypeError && String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
     if (err instanceof UsageError || parseError) {
-      console.error(`firebreak: ${redactUrl((err as Error).message)}${parseError ? `\n\n${usage}` : ''}`);
+      console.error(`firebreak: ${redactUrl((err as Error).message)}${parseError ? `\n\n${commandHelp(command ?? '') ?? usage}` : ''}`);
       return 2;
     }
     // A bug or an unexpected failure: say what, never a connection string's password.

@@ -11,7 +11,7 @@ import { checkScope, knownInventory, parseDomain } from './domain-args.ts';
 import { parseDuration, siteFrom } from './drill.ts';
 import { UsageError } from './usage-error.ts';
 
-export const planUsage = `  plan --what-if [rack|pdu|tor|site <id>] [--site S] [--timeout 15s] [--json]
+export const planUsage = `  plan --what-if [rack|pdu|tor|site <id>] [--site S] [--timeout 15s] [--json] [--nats-url URL]
       what the planner would do if the domain (default: each one of the site)
       failed now; exit 0 if ready, 1 if a server would stay down`;
 

@@ -14,9 +14,17 @@ import { fileURLToPath } from 'node:url';
 import { batchScheduled, connectBus, freePort, freeUdpPort, type Bus } from '@firebreak/shared';
 import { executorNodeFlags } from '@firebreak/executor/node-flags';
 import { runDemo, type DemoOutcome } from './demo.ts';
-import { printLab, startLabWithInfrastructure, type LabCommandOptions } from './lab.ts';
+import { labSizes, printLab, startLabWithInfrastructure, type LabCommandOptions } from './lab.ts';
 import { stateDir } from './lab-state.ts';
 import { LiveView } from './live-view.ts';
+
+export const upUsage = `  up   [--demo] [--logs] [--size ${labSizes.join('|')}] [--seed N] [--nats-url URL] [--redis-url URL]
+      the detector, planner and executor against the simulated data center,
+      with a live view of hosts and incidents (service logs go to a file; --logs
+      prints them instead); starts nats-server and redis-server as child
+      processes unless URLs are given (or NATS_URL / REDIS_URL are set).
+      --demo burns a rack once everything runs, shows the recovery, prints the
+      incident report and exits 0 if every server came back, 1 if not`;
 
 const services = ['boot-service', 'detector', 'planner', 'executor'] as const;
 
