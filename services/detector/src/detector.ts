@@ -34,6 +34,8 @@ export interface DetectorOptions {
   correlation: { windowMs: number; minHosts: number; minFraction: number };
   /** A recovered host must stay up this long before `host.recovered`: flapping is damped. */
   recoverHoldMs: number;
+  /** Retry delays of a verdict JetStream did not acknowledge; default 250 ms doubling to 5 s. */
+  verdictBackoff?: { initialMs: number; maxMs: number };
 }
 
 export interface Detector {
@@ -62,8 +64,9 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
   const { inventory, bus, logger, detectorId } = options;
   const hostsById = new Map(inventory.hosts.map((h) => [h.id, h]));
   const expected = serverHosts(inventory);
-  const verdicts = new VerdictPublisher(bus, logger);
+  const verdicts = new VerdictPublisher(bus, logger, options.verdictBackoff === undefined ? {} : { backoff: options.verdictBackoff });
   const metrics = new DetectorMetrics();
+  metrics.observeVerdictsWaiting(() => verdicts.waiting);
   const doubts = new Map<string, Doubt>();
   const intervalMs = options.heartbeat.intervalMs;
 
@@ -72,9 +75,16 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
     const host = hostsById.get(c.host);
     if (!host) return;
     metrics.detected(Date.now() - (c.evidence.lastHeartbeatAt ?? Date.now()));
-    void verdicts
-      .hostFailed({ host: host.id, site: host.site, rack: host.rack, epoch: c.epoch, detectedAt: Date.now(), detector: detectorId, cause: c.cause, evidence: c.evidence })
-      .catch(() => undefined);
+    void verdicts.hostFailed({
+      host: host.id,
+      site: host.site,
+      rack: host.rack,
+      epoch: c.epoch,
+      detectedAt: Date.now(),
+      detector: detectorId,
+      cause: c.cause,
+      evidence: c.evidence,
+    });
   };
 
   const correlator = new Correlator({
@@ -98,17 +108,15 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
         metrics.detected(Date.now() - (c.evidence.lastHeartbeatAt ?? Date.now()));
       }
       const lastBeats = failures.map((c) => c.evidence.lastHeartbeatAt ?? c.confirmedAt);
-      void verdicts
-        .domainFailed({
-          domain,
-          hosts: failures.map((c) => c.host),
-          causes: [...new Set(failures.map((c) => c.cause))],
-          firstFailureAt: Math.min(...lastBeats),
-          detectedAt: Date.now(),
-          epoch: Math.min(...failures.map((c) => c.epoch)),
-          detector: detectorId,
-        })
-        .catch(() => undefined);
+      void verdicts.domainFailed({
+        domain,
+        hosts: failures.map((c) => c.host),
+        causes: [...new Set(failures.map((c) => c.cause))],
+        firstFailureAt: Math.min(...lastBeats),
+        detectedAt: Date.now(),
+        epoch: Math.min(...failures.map((c) => c.epoch)),
+        detector: detectorId,
+      });
     },
   });
 
@@ -140,9 +148,7 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
     const full: Evidence = { ...evidence, bmc };
     if (verdict.kind === 'suspect') {
       doubt.state = 'suspect';
-      void verdicts
-        .hostSuspect({ host: host.id, site: host.site, rack: host.rack, epoch, detectedAt: Date.now(), detector: detectorId, evidence: full })
-        .catch(() => undefined);
+      void verdicts.hostSuspect({ host: host.id, site: host.site, rack: host.rack, epoch, detectedAt: Date.now(), detector: detectorId, evidence: full });
       return;
     }
     doubt.state = 'pending';
@@ -188,18 +194,16 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
           doubts.delete(info.host);
           const host = hostsById.get(info.host);
           if (!host) return;
-          void verdicts
-            .hostRecovered({
-              host: host.id,
-              site: host.site,
-              rack: host.rack,
-              epoch: doubt.epoch,
-              detectedAt: Date.now(),
-              detector: detectorId,
-              server: info.server,
-              downForMs: Math.max(0, Date.now() - doubt.since),
-            })
-            .catch(() => undefined);
+          void verdicts.hostRecovered({
+            host: host.id,
+            site: host.site,
+            rack: host.rack,
+            epoch: doubt.epoch,
+            detectedAt: Date.now(),
+            detector: detectorId,
+            server: info.server,
+            downForMs: Math.max(0, Date.now() - doubt.since),
+          });
         }, options.recoverHoldMs);
       },
       onUnknownHost: (subject) => logger.warn({ subject }, 'heartbeat from a host not in the inventory; counted and ignored'),
@@ -257,7 +261,7 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
 
   return {
     trapPort: traps?.port,
-    stats: () => ({ heartbeats: tracker.stats(), traps: traps?.stats(), bmcPoll: poller?.stats(), doubts: doubts.size }),
+    stats: () => ({ heartbeats: tracker.stats(), traps: traps?.stats(), bmcPoll: poller?.stats(), doubts: doubts.size, verdictsWaiting: verdicts.waiting }),
     stop: async () => {
       sub.unsubscribe();
       tracker.stop();
@@ -266,6 +270,8 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
       for (const d of doubts.values()) clearTimeout(d.recoverTimer);
       await traps?.stop();
       await prober.close();
+      // Last: verdicts the steps above still produced are given up with the rest, each logged.
+      verdicts.stop();
     },
   };
 }

@@ -33,6 +33,12 @@ export class DetectorMetrics {
     );
   }
 
+  /** Verdicts JetStream has not acknowledged yet: above zero for long means NATS is unreachable and failures go unreported. */
+  observeVerdictsWaiting(waiting: () => number): void {
+    const gauge = this.meter.createObservableGauge('firebreak.detector.verdicts.waiting', { description: 'Verdicts not yet acknowledged by JetStream' });
+    gauge.addCallback((result) => result.observe(waiting()));
+  }
+
   detected(latencyMs: number): void {
     this.latency.record(latencyMs);
   }

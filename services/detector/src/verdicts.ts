@@ -1,9 +1,11 @@
 /**
- * Publishes the detector's verdicts. Message ids derive from the host (or
- * domain) and the failure epoch, so two detectors that see one failure
- * publish the same id and JetStream keeps one.
+ * Publishes the detector's verdicts through the outbox, which retries each
+ * until JetStream acknowledges it. Message ids derive from the host (or
+ * domain) and the failure epoch, so two detectors that see one failure, or
+ * two attempts of one detector, publish the same id and JetStream keeps one.
  */
-import { trace } from '@opentelemetry/api';
+import { SpanStatusCode, context, trace } from '@opentelemetry/api';
+import { Events, type NatsConnection, type Status } from 'nats';
 import {
   topics,
   type Bus,
@@ -12,8 +14,8 @@ import {
   type HostFailed,
   type HostRecovered,
   type HostSuspect,
-  type Logger,
 } from '@firebreak/shared';
+import { VerdictOutbox, type OutboxBackoff, type OutboxLogger, type OutboxOutcome } from './verdict-outbox.ts';
 
 const tracer = trace.getTracer('firebreak-detector');
 
@@ -24,46 +26,100 @@ export const verdictIds = {
   domainFailed: (domain: FailureDomain, epoch: number): string => `domain-failed-${domain.kind}-${domain.id}-${epoch}`,
 };
 
+export type { OutboxOutcome as VerdictOutcome } from './verdict-outbox.ts';
+
+export interface VerdictPublisherOptions {
+  backoff?: OutboxBackoff;
+  maxInFlight?: number;
+}
+
+/** Orders a host's verdicts after a domain verdict that named it. */
+const hostKey = (host: string): string => `host:${host}`;
+
 export class VerdictPublisher {
+  private readonly outbox: VerdictOutbox;
+
+  private readonly statuses: AsyncIterable<Status> | undefined;
+
   constructor(
-    private readonly bus: Bus,
-    private readonly logger: Logger,
-  ) {}
-
-  hostFailed(v: HostFailed): Promise<void> {
-    return this.send('host.failed', v.host, () => this.bus.publish(topics.hostFailed, v, { msgId: verdictIds.hostFailed(v.host, v.epoch) }));
+    private readonly bus: Pick<Bus, 'publish'> & { readonly nc?: Pick<NatsConnection, 'status'> },
+    logger: OutboxLogger,
+    options: VerdictPublisherOptions = {},
+  ) {
+    this.outbox = new VerdictOutbox({ logger, ...options });
+    this.statuses = bus.nc?.status();
+    void this.watchReconnects();
   }
 
-  hostSuspect(v: HostSuspect): Promise<void> {
-    return this.send('host.suspect', v.host, () => this.bus.publish(topics.hostSuspect, v, { msgId: verdictIds.hostSuspect(v.host, v.epoch) }));
+  /** Verdicts not yet acknowledged by JetStream. */
+  get waiting(): number {
+    return this.outbox.waiting;
   }
 
-  hostRecovered(v: HostRecovered): Promise<void> {
-    return this.send('host.recovered', v.host, () =>
+  hostFailed(v: HostFailed): Promise<OutboxOutcome> {
+    return this.send('host.failed', v.host, [hostKey(v.host)], () => this.bus.publish(topics.hostFailed, v, { msgId: verdictIds.hostFailed(v.host, v.epoch) }));
+  }
+
+  hostSuspect(v: HostSuspect): Promise<OutboxOutcome> {
+    return this.send('host.suspect', v.host, [hostKey(v.host)], () =>
+      this.bus.publish(topics.hostSuspect, v, { msgId: verdictIds.hostSuspect(v.host, v.epoch) }),
+    );
+  }
+
+  hostRecovered(v: HostRecovered): Promise<OutboxOutcome> {
+    return this.send('host.recovered', v.host, [hostKey(v.host)], () =>
       this.bus.publish(topics.hostRecovered, v, { msgId: verdictIds.hostRecovered(v.host, v.epoch) }),
     );
   }
 
-  domainFailed(v: DomainFailed): Promise<void> {
-    const what = `${v.domain.kind} ${v.domain.id}`;
-    return this.send('domain.failed', what, () => this.bus.publish(topics.domainFailed, v, { msgId: verdictIds.domainFailed(v.domain, v.epoch) }));
+  domainFailed(v: DomainFailed): Promise<OutboxOutcome> {
+    const keys = [`domain:${v.domain.kind}:${v.domain.id}`, ...v.hosts.map(hostKey)];
+    return this.send('domain.failed', `${v.domain.kind} ${v.domain.id}`, keys, () =>
+      this.bus.publish(topics.domainFailed, v, { msgId: verdictIds.domainFailed(v.domain, v.epoch) }),
+    );
   }
 
-  /** A verdict starts the incident's trace: every later span hangs off this one. */
-  private async send(kind: string, subject: string, publish: () => Promise<{ duplicate: boolean }>): Promise<void> {
-    await tracer.startActiveSpan(`detect ${kind}`, async (span) => {
-      span.setAttribute('firebreak.verdict', kind);
-      span.setAttribute('firebreak.subject', subject);
-      try {
-        const ack = await publish();
-        this.logger.info({ verdict: kind, subject, duplicate: ack.duplicate }, ack.duplicate ? 'verdict already published by a peer' : 'verdict published');
-      } catch (err) {
-        span.recordException(err as Error);
-        this.logger.error({ err, verdict: kind, subject }, 'could not publish verdict');
-        throw err;
-      } finally {
-        span.end();
-      }
+  /** Gives up on verdicts not yet published (each is logged); later verdicts are refused. */
+  stop(): void {
+    this.outbox.stop();
+    (this.statuses as { stop?: () => void } | undefined)?.stop?.();
+  }
+
+  /** A verdict that waited out an outage goes as soon as the connection is back, not after its backoff. */
+  private async watchReconnects(): Promise<void> {
+    if (this.statuses === undefined) return;
+    try {
+      for await (const status of this.statuses) if (status.type === Events.Reconnect) this.outbox.reconnected();
+    } catch {
+      // The connection closed under us: the backoff alone drives retries from here.
+    }
+  }
+
+  /**
+   * A verdict starts the incident's trace: every later span hangs off this
+   * one, and each attempt's `send` span is its child, however late a retry runs.
+   */
+  private send(kind: string, subject: string, keys: string[], publish: () => Promise<{ duplicate: boolean }>): Promise<OutboxOutcome> {
+    const span = tracer.startSpan(`detect ${kind}`, { attributes: { 'firebreak.verdict': kind, 'firebreak.subject': subject } });
+    const ctx = trace.setSpan(context.active(), span);
+    const outcome = this.outbox.add({
+      kind,
+      subject,
+      keys,
+      send: async (attempt) => {
+        try {
+          return await context.with(ctx, publish);
+        } catch (err) {
+          span.addEvent('publish failed', { attempt, 'exception.message': err instanceof Error ? err.message : String(err) });
+          throw err;
+        }
+      },
+    });
+    return outcome.then((o) => {
+      span.setAttribute('firebreak.verdict.outcome', o);
+      if (o === 'rejected' || o === 'abandoned') span.setStatus({ code: SpanStatusCode.ERROR, message: `verdict ${o}` });
+      span.end();
+      return o;
     });
   }
 }
