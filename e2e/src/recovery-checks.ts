@@ -85,8 +85,9 @@ export function eventsSince(lab: Lab, sinceSeq: number): LabEvent[] {
 
 /**
  * Whether `host` could no longer write to `lun` by event `seq`: its access to
- * the LUN was revoked on the SAN, or its BMC was told to power it off and it
- * was off (its last power change before `seq` was to off).
+ * the LUN was revoked on the SAN, or it was off (its last power change before
+ * `seq` was to off) and its BMC was told to power it off or, for a host that
+ * died with its BMC still answering, reported it off.
  */
 function fencedFrom(events: readonly LabEvent[], host: string, lun: string, seq: number): boolean {
   const before = events.filter((e) => e.seq < seq && e.host === host);
@@ -98,7 +99,10 @@ function fencedFrom(events: readonly LabEvent[], host: string, lun: string, seq:
   if (revoked) return true;
   const askedOff = before.some((e) => e.source === 'bmc' && e.action === 'power-off');
   const lastPower = before.filter((e) => e.source === 'host' && (e.action === 'powered-on' || e.action === 'powered-off')).at(-1);
-  return askedOff && lastPower?.action === 'powered-off';
+  if (lastPower?.action !== 'powered-off') return false;
+  // A host that died while its BMC kept answering was already off: the BMC's "Off" is the fence, no reset is sent.
+  const diedWithBmcAnswering = before.some((e) => e.source === 'fault' && e.action === 'kill-host') && !before.some((e) => e.source === 'fault' && e.action === 'bmc-unreachable');
+  return askedOff || diedWithBmcAnswering;
 }
 
 /** No LUN of a lost server is granted to any host before the server's former host was fenced from that LUN. */

@@ -34,3 +34,11 @@ test('recovery-checks - a power-on, LUN grant or VM start done twice is reported
   const twice = checkNoDuplicateActions(log({ source: 'bmc', action: 'power-on', host: 'h1' }, grant, { source: 'bmc', action: 'power-on', host: 'h1' }, grant));
   assert.deepEqual(twice, ['h1 powered on 2 times', 'LUN lun-1 granted to iqn.new 2 times']);
 });
+
+test('recovery-checks - a host that died with its BMC answering is fenced by being off; once its BMC is dark, only a revoke fences it', () => {
+  const died = { source: 'fault', action: 'kill-host', host: 'old' } as const;
+  const off = { source: 'host', action: 'powered-off', host: 'old' } as const;
+  assert.deepEqual(checkFencedBeforeGrant(log(died, off, grant), lost), []);
+  assert.equal(checkFencedBeforeGrant(log(died, off, { source: 'fault', action: 'bmc-unreachable', host: 'old' }, grant), lost).length, 1);
+  assert.equal(checkFencedBeforeGrant(log(died, off, { source: 'host', action: 'powered-on', host: 'old' }, grant), lost).length, 1);
+});

@@ -1,17 +1,21 @@
 /**
  * The planner's incidents: opens one per failure (or drill), joins
- * overlapping failures to an open one, persists each actor's snapshot after
- * every transition, resumes open incidents after a restart, publishes
- * progress and the final report.
+ * overlapping failures to an open one, persists each actor's snapshot and
+ * what it did to the fleet (the ledger) after every transition, resumes open
+ * incidents after a restart, publishes progress and the final report. An
+ * event's handler resolves only once what it caused is saved, so the event is
+ * acked only then.
  */
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { createActor, type Actor } from 'xstate';
-import type { DomainFailed, DrillStart, FailureDomain, HostFailed, HostRecovered, Inventory, Logger, ServerReport, Store } from '@firebreak/shared';
+import { ledgerSeedOf, type DomainFailed, type DrillStart, type FailureDomain, type HostFailed, type HostRecovered, type HostStatus, type Inventory, type LedgerCause, type Logger, type ServerReport, type Store } from '@firebreak/shared';
 import type { IncidentEffects } from './incident/effects.ts';
 import { boundIncidentMachine, type IncidentActorOptions } from './incident/incident-actors.ts';
 import { hostsOfPlan, INCIDENT_MACHINE_ID, INCIDENT_MACHINE_VERSION, type IncidentContext, type IncidentInput } from './incident/incident.machine.ts';
 import { incidentProgress, serverTimings } from './incident/incident-progress.ts';
+import { ledgerChangeOf } from './incident/incident-ledger.ts';
 import { siteDomains } from './failure-domains.ts';
+import { FleetState } from './fleet-state.ts';
 import { currentTraceCarrier, traceContextOf, tracedEffects, type TraceCarrier } from './effects/traced-effects.ts';
 
 const identity = { machineId: INCIDENT_MACHINE_ID, machineVersion: INCIDENT_MACHINE_VERSION };
@@ -24,6 +28,8 @@ interface OpenIncident {
   drillId: string | null;
   /** Saves run one after another, so the newest snapshot is the one stored. */
   saving: Promise<void>;
+  /** The last save failed: the next wait for durability saves again. */
+  unsaved: boolean;
   lastProgress: string;
   /** The trace the incident's effects join. */
   trace: Context;
@@ -42,7 +48,9 @@ export interface FleetView {
 
 export interface IncidentManagerOptions {
   inventory: Inventory;
-  store: Store;
+  /** The site this planner leads: its fencing token guards the ledger's entries. */
+  site: string;
+  store: Pick<Store, 'snapshots' | 'ledger'>;
   effects: IncidentEffects;
   logger: Logger;
   fencingToken: () => number;
@@ -55,16 +63,8 @@ export interface IncidentManagerOptions {
 
 export class IncidentManager {
   private readonly open = new Map<string, OpenIncident>();
-  /** Where each server runs now: the inventory's assignments, updated by finished incidents. */
-  private readonly serverHost = new Map<string, { mode: 'bare-metal' | 'vm'; host: string }>();
-  /** Hosts that now carry a recovered server: no longer free to take. */
-  private readonly taken = new Set<string>();
-  /**
-   * Hosts reported failed, and every host of a failed domain (its spares and
-   * repurposable hosts burned with it even if nobody heard them go), until
-   * the detector reports them recovered. Never candidates.
-   */
-  private readonly down = new Set<string>();
+  /** Where servers run and what hosts are: the fleet ledger, through its cache. */
+  private readonly fleet: FleetState;
   private readonly machine: ReturnType<typeof boundIncidentMachine>;
   /** The given effects, each call a span in its incident's trace. */
   private readonly effects: IncidentEffects;
@@ -75,9 +75,7 @@ export class IncidentManager {
   constructor(private readonly options: IncidentManagerOptions) {
     this.effects = tracedEffects(options.effects, (id) => this.open.get(id)?.trace ?? ROOT_CONTEXT);
     this.clock = options.clock ?? Date.now;
-    for (const a of options.inventory.assignments) {
-      this.serverHost.set(a.server, a.mode === 'bare-metal' ? { mode: a.mode, host: a.host } : { mode: a.mode, host: a.hypervisor });
-    }
+    this.fleet = new FleetState({ ledger: options.store.ledger, inventory: options.inventory, site: options.site, fencingToken: options.fencingToken, clock: this.clock, logger: options.logger });
     this.rtoTargets = new Map(options.inventory.servers.map((s) => [s.id, s.rtoSeconds]));
     this.rackOf = new Map(options.inventory.hosts.map((h) => [h.id, h.rack]));
     this.machine = boundIncidentMachine({
@@ -104,15 +102,16 @@ export class IncidentManager {
       if (ctx.plan !== null) for (const h of hostsOfPlan(ctx.plan)) held.add(h);
     }
     return {
-      serverHosts: new Map(this.serverHost),
+      serverHosts: this.fleet.running(),
       candidates: this.candidates().filter((h) => !held.has(h)),
       existingVms: this.existingVms(),
       down: [...this.failedHosts()],
     };
   }
 
-  /** Resumes every incident a previous planner left open. */
+  /** Reads the fleet ledger (seeding what it lacks from the inventory), then resumes every incident a previous planner left open. */
   async resume(): Promise<string[]> {
+    await this.fleet.load();
     const resumed: string[] = [];
     for (const id of await this.options.store.snapshots.listOpen()) {
       if (this.open.has(id)) continue;
@@ -131,27 +130,31 @@ export class IncidentManager {
     return resumed;
   }
 
-  onHostFailed(event: HostFailed): void {
+  /** Resolves once the incident (or the join) it opens is saved. */
+  async onHostFailed(event: HostFailed): Promise<void> {
     // An idle host whose BMC answers is usable (the detector may just have seen a spare powered off); a power-on will tell.
-    const idleWithLiveBmc = event.evidence.bmc?.reachable === true && !this.runsServer(event.host);
-    if (!idleWithLiveBmc) this.down.add(event.host);
-    this.failure(`inc-${event.host}-${event.epoch}`, event.site, [event.host], event.cause === 'bmc-unreachable' ? [event.host] : [], event.evidence.lastHeartbeatAt ?? event.detectedAt, event.detectedAt);
+    const idleWithLiveBmc = event.evidence.bmc?.reachable === true && !this.fleet.runsServer(event.host);
+    if (!idleWithLiveBmc) await this.markDown([event.host], { kind: 'detector', id: `host-failed-${event.host}-${event.epoch}` });
+    await this.failure(`inc-${event.host}-${event.epoch}`, event.site, [event.host], event.cause === 'bmc-unreachable' ? [event.host] : [], event.evidence.lastHeartbeatAt ?? event.detectedAt, event.detectedAt);
   }
 
-  onDomainFailed(event: DomainFailed): void {
+  /** Resolves once the incident (or the join) it opens is saved. */
+  async onDomainFailed(event: DomainFailed): Promise<void> {
     // A domain whose BMCs are gone burned whole, its unheard spares too; otherwise only hosts that ran a server are known dead.
-    const gone = event.causes.includes('bmc-unreachable') ? [...event.hosts, ...this.hostsOfDomain(event.domain)] : event.hosts.filter((h) => this.runsServer(h));
-    for (const h of gone) this.down.add(h);
+    const gone = event.causes.includes('bmc-unreachable') ? [...event.hosts, ...this.hostsOfDomain(event.domain)] : event.hosts.filter((h) => this.fleet.runsServer(h));
+    await this.markDown(gone, { kind: 'detector', id: `domain-failed-${event.domain.kind}-${event.domain.id}-${event.epoch}` });
     const bmcGone = event.causes.includes('bmc-unreachable') ? event.hosts : [];
-    this.failure(`inc-${event.domain.kind}-${event.domain.id}-${event.epoch}`, event.domain.site, event.hosts, bmcGone, event.firstFailureAt, event.detectedAt);
+    await this.failure(`inc-${event.domain.kind}-${event.domain.id}-${event.epoch}`, event.domain.site, event.hosts, bmcGone, event.firstFailureAt, event.detectedAt);
   }
 
-  onDrillStart(event: DrillStart): void {
+  /** Resolves once the drill's incident is saved. */
+  async onDrillStart(event: DrillStart): Promise<void> {
     const id = `drill-${event.drillId}`;
-    if (this.open.has(id)) return;
+    const open = this.open.get(id);
+    if (open) return this.durable(open);
     const hosts = 'hosts' in event.scope ? event.scope.hosts : this.hostsOfDomain(event.scope.domain);
     const site = 'hosts' in event.scope ? event.scope.site : event.scope.domain.site;
-    this.start({
+    await this.start({
       ...this.baseInput(id, site, hosts, [], event.requestedAt, event.requestedAt),
       trigger: 'drill',
       drillId: event.drillId,
@@ -172,11 +175,14 @@ export class IncidentManager {
     this.open.clear();
   }
 
-  private failure(id: string, site: string, hosts: string[], bmcGone: string[], firstFailureAt: number, detectedAt: number): void {
-    if (this.open.has(id)) return;
+  private async failure(id: string, site: string, hosts: string[], bmcGone: string[], firstFailureAt: number, detectedAt: number): Promise<void> {
+    const already = this.open.get(id);
+    if (already) return this.durable(already);
     const fresh = hosts.filter((h) => ![...this.open.values()].some((o) => o.drillId === null && o.hosts.has(h)));
     if (fresh.length === 0) {
       this.options.logger.info({ incidentId: id, hosts }, 'failure already in an open incident');
+      // A redelivered event: the incident it joined must be saved before it is acked.
+      await Promise.all([...this.open.values()].filter((o) => o.drillId === null && hosts.some((h) => o.hosts.has(h))).map((o) => this.durable(o)));
       return;
     }
     // Overlap: same rack as an open incident that has not claimed hosts yet joins it.
@@ -184,17 +190,17 @@ export class IncidentManager {
     for (const [openId, o] of this.open) {
       const ctx = o.actor.getSnapshot().context;
       if (o.drillId !== null || ctx.claimed.length > 0 || !ctx.racks.some((r) => racks.includes(r))) continue;
-      o.actor.send({ type: 'join', hosts: fresh, racks, serverHosts: this.serversOn(fresh), bmcGone: bmcGone.filter((h) => fresh.includes(h)) });
+      o.actor.send({ type: 'join', hosts: fresh, racks, serverHosts: this.fleet.serversOn(fresh), bmcGone: bmcGone.filter((h) => fresh.includes(h)) });
       for (const h of fresh) o.hosts.add(h);
       this.options.logger.info({ incidentId: openId, joined: fresh }, 'failure joins the open incident');
-      return;
+      return this.durable(o);
     }
     const input = this.baseInput(id, site, fresh, bmcGone.filter((h) => fresh.includes(h)), firstFailureAt, detectedAt);
     if (Object.keys(input.serverHosts).length === 0) {
       this.options.logger.info({ hosts: fresh }, 'failed hosts ran no server: nothing to recover');
       return;
     }
-    this.start(input);
+    await this.start(input);
   }
 
   private baseInput(id: string, site: string, hosts: string[], bmcGone: string[], firstFailureAt: number, detectedAt: number): IncidentInput {
@@ -204,7 +210,7 @@ export class IncidentManager {
       trigger: 'event',
       hosts,
       racks: this.racksOf(hosts),
-      serverHosts: this.serversOn(hosts),
+      serverHosts: this.fleet.serversOn(hosts),
       bmcGone,
       firstFailureAt,
       detectedAt,
@@ -214,32 +220,59 @@ export class IncidentManager {
     };
   }
 
-  private start(input: IncidentInput): void {
+  private async start(input: IncidentInput): Promise<void> {
     const actor = createActor(this.machine, { input });
     this.options.logger.info({ incidentId: input.incidentId, hosts: input.hosts.length, servers: Object.keys(input.serverHosts).length, trigger: input.trigger }, 'incident opened');
-    this.track(input.incidentId, actor, input.hosts, input.drillId ?? null, input.traceCarrier);
+    await this.durable(this.track(input.incidentId, actor, input.hosts, input.drillId ?? null, input.traceCarrier));
   }
 
-  private track(id: string, actor: IncidentActor, hosts: readonly string[], drillId: string | null, traceCarrier: TraceCarrier | undefined): void {
-    const entry: OpenIncident = { actor, hosts: new Set(hosts), drillId, saving: Promise.resolve(), lastProgress: '', trace: traceContextOf(traceCarrier) };
+  private track(id: string, actor: IncidentActor, hosts: readonly string[], drillId: string | null, traceCarrier: TraceCarrier | undefined): OpenIncident {
+    const entry: OpenIncident = { actor, hosts: new Set(hosts), drillId, saving: Promise.resolve(), unsaved: false, lastProgress: '', trace: traceContextOf(traceCarrier) };
     this.open.set(id, entry);
     actor.subscribe({
       next: (snapshot) => {
-        const persisted = actor.getPersistedSnapshot();
-        const final = snapshot.status === 'done';
         entry.saving = entry.saving
-          .then(async () => {
-            await this.options.store.snapshots.save(id, { ...identity, snapshot: persisted as Record<string, unknown> });
-            if (final) await this.options.store.snapshots.close(id);
-          })
-          .catch((err: unknown) => this.options.logger.error({ incidentId: id, err }, 'could not persist the incident snapshot'));
-        const report = final ? serverTimings(snapshot.context, this.rtoTargets) : undefined;
+          .then(() => this.persist(id, entry))
+          .catch((err: unknown) => {
+            entry.unsaved = true;
+            this.options.logger.error({ incidentId: id, err }, 'could not persist the incident and its ledger changes; saving again on the next transition or event');
+          });
+        const report = snapshot.status === 'done' ? serverTimings(snapshot.context, this.rtoTargets) : undefined;
         this.progress(entry, String(snapshot.value), snapshot.context, report);
-        if (report) this.finish(id, snapshot.context, String(snapshot.value), report);
+        if (report) {
+          const context = snapshot.context;
+          void entry.saving.then(() => this.finish(id, context, String(snapshot.value), report));
+        }
       },
       error: (err) => this.options.logger.error({ incidentId: id, err }, 'incident actor failed'),
     });
     actor.start();
+    return entry;
+  }
+
+  /** Saves the newest snapshot, then makes the ledger say what it did to the fleet. */
+  private async persist(id: string, entry: OpenIncident): Promise<void> {
+    const snapshot = entry.actor.getSnapshot();
+    const final = snapshot.status === 'done';
+    await this.options.store.snapshots.save(id, { ...identity, snapshot: entry.actor.getPersistedSnapshot() as Record<string, unknown> });
+    const change = ledgerChangeOf(snapshot.context, final ? String(snapshot.value) : null, (h) => this.fleet.statusOf(h));
+    if (change) await this.fleet.record({ kind: 'incident', id }, change);
+    if (final) await this.options.store.snapshots.close(id);
+    entry.unsaved = false;
+  }
+
+  /** Resolves once everything the incident has done so far is saved; throws if it cannot be. */
+  private async durable(entry: OpenIncident): Promise<void> {
+    await entry.saving;
+    if (!entry.unsaved) return;
+    const id = entry.actor.getSnapshot().context.incidentId;
+    const saved = this.persist(id, entry);
+    entry.saving = saved.catch(() => {});
+    await saved;
+  }
+
+  private markDown(hosts: readonly string[], why: LedgerCause): Promise<void> {
+    return this.fleet.record(why, { hosts: new Map(hosts.map((h) => [h, { role: 'down' }])) });
   }
 
   /** `report` is given on the final snapshot only. */
@@ -251,51 +284,42 @@ export class IncidentManager {
     this.effects.publishProgress(report ? { ...progress, report } : progress);
   }
 
+  /** After the final state is saved (or could not be): the ledger holds the outcome, so capacity has changed. */
   private finish(id: string, context: IncidentContext, outcome: string, report: ServerReport[]): void {
     this.open.delete(id);
-    if (context.trigger === 'event') {
-      for (const t of Object.values(context.targets)) {
-        if (t.status !== 'done') continue;
-        if (t.target.mode === 'hypervisor') this.taken.add(t.target.host);
-        else if (t.target.mode === 'bare-metal') {
-          this.serverHost.set(t.target.server, { mode: 'bare-metal', host: t.target.host });
-          this.taken.add(t.target.host);
-        } else this.serverHost.set(t.target.server, { mode: 'vm', host: t.target.hypervisor });
-      }
-    }
     this.options.logger.info({ incidentId: id, outcome, unrecovered: context.unrecovered.length, report }, 'incident closed');
     this.options.onIncidentClosed?.(id, outcome);
   }
 
-  /** Hosts that may take a server: not production, not failed, not already carrying a recovered server. */
+  /** Hosts that may take a server, as the ledger says (spare, repurposable, an inventory hypervisor), less those failed. */
   private candidates(): string[] {
     const failed = this.failedHosts();
-    return this.options.inventory.hosts
-      .filter((h) => h.role !== 'production' && !failed.has(h.id) && !this.taken.has(h.id))
-      .map((h) => h.id);
+    return this.options.inventory.hosts.filter((h) => this.fleet.isCandidate(h.id) && !failed.has(h.id)).map((h) => h.id);
   }
 
-  private runsServer(host: string): boolean {
-    return [...this.serverHost.values()].some((a) => a.host === host);
+  /**
+   * The host is heartbeating again. A host that was idle goes back to what
+   * it was; one whose work was moved away is quarantined for an operator to
+   * decide (failback, or make it a spare). Resolves once the ledger says so.
+   */
+  async onHostRecovered(event: HostRecovered): Promise<void> {
+    if (!this.fleet.isDown(event.host) || this.failedHosts(false).has(event.host)) return;
+    const seeded = ledgerSeedOf(this.options.inventory, 0).hosts.get(event.host);
+    const status: HostStatus =
+      seeded === undefined || seeded.role === 'home' || (seeded.role === 'hypervisor' && seeded.servers.length > 0)
+        ? { role: 'quarantined', reason: 'came back after a failure while its work runs elsewhere' }
+        : seeded;
+    await this.fleet.record({ kind: 'detector', id: `host-recovered-${event.host}-${event.epoch}` }, { hosts: new Map([[event.host, status]]) });
   }
 
-  /** The host is heartbeating again: it may take work once more. */
-  onHostRecovered(event: HostRecovered): void {
-    this.down.delete(event.host);
-  }
-
-  /** Hosts known down, and hosts of open incidents (not drills: their hosts are only rehearsed as failed). */
-  private failedHosts(): Set<string> {
-    return new Set([...this.down, ...[...this.open.values()].filter((o) => o.drillId === null).flatMap((o) => [...o.hosts])]);
+  /** Hosts the ledger says are down, and hosts of open incidents (not drills: their hosts are only rehearsed as failed). */
+  private failedHosts(withLedger = true): Set<string> {
+    const open = [...this.open.values()].filter((o) => o.drillId === null).flatMap((o) => [...o.hosts]);
+    return new Set([...open, ...(withLedger ? this.options.inventory.hosts.filter((h) => this.fleet.isDown(h.id)).map((h) => h.id) : [])]);
   }
 
   private existingVms(): { server: string; hypervisor: string }[] {
-    return [...this.serverHost].filter(([, a]) => a.mode === 'vm').map(([server, a]) => ({ server, hypervisor: a.host }));
-  }
-
-  private serversOn(hosts: readonly string[]): Record<string, string> {
-    const set = new Set(hosts);
-    return Object.fromEntries([...this.serverHost].filter(([, a]) => set.has(a.host)).map(([server, a]) => [server, a.host]));
+    return this.fleet.existingVms();
   }
 
   private racksOf(hosts: readonly string[]): string[] {

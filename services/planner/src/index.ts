@@ -11,6 +11,13 @@ export { LeaderElection } from './leader-election.ts';
 export * from './placement/index.ts';
 export * from './readiness/index.ts';
 
+/**
+ * Failures and drills are never given up while Redis or the ledger cannot
+ * save what they cause: redelivered every few seconds for as long as that
+ * lasts (a message that fails validation still goes to the dead letters).
+ */
+const untilSaved = { maxDeliver: 100_000, backoffMs: [250, 1_000, 5_000] } as const;
+
 /** Durable consumers the leader reads failures and drills from. */
 const durables = { hostFailed: 'planner-host-failed', hostRecovered: 'planner-host-recovered', domainFailed: 'planner-domain-failed', drillStart: 'planner-drill-start', drillStop: 'planner-drill-stop' } as const;
 
@@ -32,6 +39,7 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
       let onIncidentClosed = (): void => {};
       const manager = new IncidentManager({
         inventory,
+        site,
         store,
         effects,
         logger,
@@ -49,11 +57,12 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
       const readiness = await startReadiness({ bus, logger, inventory, site, policy, view: () => manager.fleetView(), intervalMs: config.FB_READINESS_INTERVAL_MS });
       onIncidentClosed = () => readiness.publishSoon();
       const consumers = await Promise.all([
-        bus.consume({ topic: topics.hostFailed, durable: durables.hostFailed, handler: async (e) => void (mine(e.site) && manager.onHostFailed(e)) }),
-        bus.consume({ topic: topics.hostRecovered, durable: durables.hostRecovered, handler: async (e) => void (mine(e.site) && manager.onHostRecovered(e)) }),
-        bus.consume({ topic: topics.domainFailed, durable: durables.domainFailed, handler: async (e) => void (mine(e.domain.site) && manager.onDomainFailed(e)) }),
-        bus.consume({ topic: topics.drillStart, durable: durables.drillStart, handler: async (e) => void manager.onDrillStart(e) }),
-        bus.consume({ topic: topics.drillStop, durable: durables.drillStop, handler: async (e) => void manager.onDrillStop(e.drillId) }),
+        // Each handler resolves once what the event caused is saved: only then is the event acked.
+        bus.consume({ topic: topics.hostFailed, durable: durables.hostFailed, ...untilSaved, handler: async (e) => (mine(e.site) ? manager.onHostFailed(e) : undefined) }),
+        bus.consume({ topic: topics.hostRecovered, durable: durables.hostRecovered, ...untilSaved, handler: async (e) => (mine(e.site) ? manager.onHostRecovered(e) : undefined) }),
+        bus.consume({ topic: topics.domainFailed, durable: durables.domainFailed, ...untilSaved, handler: async (e) => (mine(e.domain.site) ? manager.onDomainFailed(e) : undefined) }),
+        bus.consume({ topic: topics.drillStart, durable: durables.drillStart, ...untilSaved, handler: async (e) => manager.onDrillStart(e) }),
+        bus.consume({ topic: topics.drillStop, durable: durables.drillStop, ...untilSaved, handler: async (e) => void manager.onDrillStop(e.drillId) }),
       ]);
       logger.info({ site, inventory: source, hosts: inventory.hosts.length, servers: inventory.servers.length }, 'planning for the site');
       return async () => {

@@ -5,7 +5,10 @@
  * heartbeats only once powered on (and not at all if its OS never comes up),
  * and a planner can crash with commands in flight.
  */
+import { after, before } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createStore } from '@firebreak/shared';
+import { startRedis, type TestServer } from '@firebreak/shared/testing';
 import type { Command, CommandResult, IncidentProgress, Store } from '@firebreak/shared';
 import type { Inventory } from '@firebreak/shared';
 import type { ClaimOutcome, HeartbeatWanted, IncidentEffects } from '../src/incident/effects.ts';
@@ -147,23 +150,44 @@ export class FakeEffects implements IncidentEffects {
   }
 }
 
-/** Snapshots kept in memory: enough for a manager that never restarts. */
-export function memoryStore(): Store {
-  const saved = new Map<string, unknown>();
-  return { snapshots: { save: async (id: string, e: unknown) => void saved.set(id, e), close: async () => {}, listOpen: async () => [], load: async () => undefined } } as unknown as Store;
+/**
+ * One real Redis for the test file, started before its tests and stopped
+ * after them: the manager's snapshots and the fleet ledger live there as in
+ * production. Each call of the returned function empties it and opens a store.
+ */
+export function useRedis(): () => Promise<Store> {
+  let redis: TestServer | undefined;
+  const stores: Store[] = [];
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await redis?.stop();
+  });
+  return async () => {
+    if (!redis) throw new Error('useRedis(): Redis is not up yet; call the returned function inside a test');
+    const store = createStore(redis.url);
+    stores.push(store);
+    await store.redis.flushdb();
+    return store;
+  };
 }
 
 export const quietLogger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never;
 
-/** A planner's incident manager on these effects, an in-memory store and fencing token 1; `options` override. */
-export function testManager(inventory: Inventory, effects: IncidentEffects, options: Partial<IncidentManagerOptions> = {}): IncidentManager {
-  return new IncidentManager({
+/** A planner's incident manager for site dc1 on these effects, `store` and fencing token 1, its ledger loaded; `options` override. */
+export async function testManager(store: Store, inventory: Inventory, effects: IncidentEffects, options: Partial<IncidentManagerOptions> = {}): Promise<IncidentManager> {
+  const manager = new IncidentManager({
     inventory,
-    store: memoryStore(),
+    site: 'dc1',
+    store,
     effects,
     logger: quietLogger,
     fencingToken: () => 1,
     actor: { stepTimeoutMs: 5_000, heartbeatTimeoutMs: 30_000 },
     ...options,
   });
+  await manager.resume();
+  return manager;
 }

@@ -6,10 +6,12 @@ import type { ClaimOutcome, HeartbeatWanted } from '../src/incident/effects.ts';
 import type { IncidentManager } from '../src/incident-manager.ts';
 import { buildInventory } from '../src/placement/testing/placement-fixture.ts';
 import { referenceFleet } from '../src/readiness/testing/reference-fleet.ts';
-import { FakeEffects, succeeded, testManager } from './fake-effects.ts';
+import { FakeEffects, succeeded, testManager, useRedis } from './fake-effects.ts';
 
-function manager(inventory: Inventory, effects: FakeEffects, closed: string[], clock?: () => number): IncidentManager {
-  return testManager(inventory, effects, {
+const freshStore = useRedis();
+
+async function manager(inventory: Inventory, effects: FakeEffects, closed: string[], clock?: () => number): Promise<IncidentManager> {
+  return testManager(await freshStore(), inventory, effects, {
     actor: { stepTimeoutMs: 5_000, heartbeatTimeoutMs: 5_000 },
     input: { retryBaseMs: 1 },
     onIncidentClosed: (id, outcome) => void closed.push(`${id} ${outcome}`),
@@ -46,11 +48,11 @@ test('incident manager - a rack failure reported while an incident in that rack 
     return succeeded;
   };
   const closed: string[] = [];
-  const planner = manager(fleet, effects, closed);
-  planner.onHostFailed(hostFailed('r9-h01', 1));
+  const planner = await manager(fleet, effects, closed);
+  await planner.onHostFailed(hostFailed('r9-h01', 1));
   await waitFor('r9-h01 being fenced', () => effects.first(fenceOf('r9-h01')) >= 0);
 
-  planner.onDomainFailed(rackFailed('r9', r9, 1));
+  await planner.onDomainFailed(rackFailed('r9', r9, 1));
   assert.deepEqual([...planner.incidents().keys()], ['inc-r9-h01-1'], 'no second incident');
   assert.deepEqual(planner.incidents().get('inc-r9-h01-1')?.getSnapshot().context.hosts, [...r9].sort());
 
@@ -79,12 +81,12 @@ test('incident manager - a failure in the same rack after the open incident has 
     return succeeded;
   };
   const closed: string[] = [];
-  const planner = manager(fleet, effects, closed);
-  planner.onHostFailed(hostFailed('r9-h01', 1));
+  const planner = await manager(fleet, effects, closed);
+  await planner.onHostFailed(hostFailed('r9-h01', 1));
   const first = () => planner.incidents().get('inc-r9-h01-1')?.getSnapshot().context;
   await waitFor('the first incident to claim its host', () => (first()?.claimed.length ?? 0) > 0);
 
-  planner.onHostFailed(hostFailed('r9-h02', 1, 20));
+  await planner.onHostFailed(hostFailed('r9-h02', 1, 20));
   assert.deepEqual([...planner.incidents().keys()], ['inc-r9-h01-1', 'inc-r9-h02-1']);
   assert.deepEqual(first()?.hosts, ['r9-h01'], 'the first incident did not take it in');
   assert.deepEqual(planner.incidents().get('inc-r9-h02-1')?.getSnapshot().context.hosts, ['r9-h02']);
@@ -107,18 +109,18 @@ test('incident manager - a failure already in an open incident (redelivered, fro
     return succeeded;
   };
   const closed: string[] = [];
-  const planner = manager(fleet, effects, closed);
-  planner.onHostFailed(hostFailed('r9-h01', 1));
+  const planner = await manager(fleet, effects, closed);
+  await planner.onHostFailed(hostFailed('r9-h01', 1));
   await waitFor('r9-h01 being fenced', () => effects.first(fenceOf('r9-h01')) >= 0);
 
   // While it is fencing: the same event delivered again.
-  planner.onHostFailed(hostFailed('r9-h01', 1));
+  await planner.onHostFailed(hostFailed('r9-h01', 1));
   fence.open();
   const context = () => planner.incidents().get('inc-r9-h01-1')?.getSnapshot().context;
   await waitFor('the incident to claim its host', () => (context()?.claimed.length ?? 0) > 0);
   // Once it has claimed: another detector's verdict on the same host, and a rack report naming only that host.
-  planner.onHostFailed(hostFailed('r9-h01', 2, 30));
-  planner.onDomainFailed(rackFailed('r9', ['r9-h01'], 1));
+  await planner.onHostFailed(hostFailed('r9-h01', 2, 30));
+  await planner.onDomainFailed(rackFailed('r9', ['r9-h01'], 1));
   assert.deepEqual([...planner.incidents().keys()], ['inc-r9-h01-1']);
   assert.deepEqual(context()?.hosts, ['r9-h01']);
 
@@ -210,9 +212,9 @@ test('incident manager - the final report gives each server its detect, fence, p
   t.mock.method(Date, 'now', () => time.now);
   const effects = new TimedEffects(time);
   const closed: string[] = [];
-  const planner = manager(inventory, effects, closed, () => time.now);
+  const planner = await manager(inventory, effects, closed, () => time.now);
 
-  planner.onDomainFailed(rackFailed('r3', ['r3-h01', 'r3-h02'], 1, firstFailureAt, detectedAt));
+  await planner.onDomainFailed(rackFailed('r3', ['r3-h01', 'r3-h02'], 1, firstFailureAt, detectedAt));
   // Polled on real timers: waitFor's deadline would read the simulated clock.
   for (let waited = 0; closed.length === 0; waited += 5) {
     assert.ok(waited < 10_000, 'the incident closes');

@@ -8,7 +8,9 @@ import { planPlacement } from '../src/placement/index.ts';
 import { referenceScenario } from '../src/placement/testing/reference-scenario.ts';
 import { readinessReport, siteDomains, startReadiness } from '../src/readiness/index.ts';
 import { referenceFleet } from '../src/readiness/testing/reference-fleet.ts';
-import { testManager } from './fake-effects.ts';
+import { testManager, useRedis } from './fake-effects.ts';
+
+const freshStore = useRedis();
 
 /** Effects that work, except that recovered servers' heartbeats wait for the test to let them through. */
 class GatedEffects implements IncidentEffects {
@@ -47,8 +49,8 @@ class GatedEffects implements IncidentEffects {
   publishProgress(): void {}
 }
 
-function manager(inventory: Inventory, effects: IncidentEffects, onIncidentClosed?: (id: string) => void): IncidentManager {
-  return testManager(inventory, effects, onIncidentClosed && { onIncidentClosed });
+async function manager(inventory: Inventory, effects: IncidentEffects, onIncidentClosed?: (id: string) => void): Promise<IncidentManager> {
+  return testManager(await freshStore(), inventory, effects, onIncidentClosed && { onIncidentClosed });
 }
 
 const report = (inventory: Inventory, view: FleetView): ReadinessReport => readinessReport({ inventory, site: 'dc1', view, at: 1_000 });
@@ -66,9 +68,9 @@ async function until(what: string, check: () => boolean): Promise<void> {
   }
 }
 
-test('readiness - every rack of the site is checked; a rack whose one server fits elsewhere is ready', () => {
+test('readiness - every rack of the site is checked; a rack whose one server fits elsewhere is ready', async () => {
   const inventory = referenceFleet();
-  const r = report(inventory, manager(inventory, new GatedEffects()).fleetView());
+  const r = report(inventory, (await manager(inventory, new GatedEffects())).fleetView());
   assert.equal(r.site, 'dc1');
   assert.equal(r.at, 1_000);
   assert.deepEqual(r.domains.map((d) => `${d.domain.kind} ${d.domain.id}`), ['rack r1', 'rack r2', 'rack r9']);
@@ -76,9 +78,9 @@ test('readiness - every rack of the site is checked; a rack whose one server fit
   assert.equal(domain(r, 'r2').ready, true);
 });
 
-test('readiness - a rack that cannot be recovered names the servers left down, their tier and why', () => {
+test('readiness - a rack that cannot be recovered names the servers left down, their tier and why', async () => {
   const inventory = referenceFleet();
-  const r9 = domain(report(inventory, manager(inventory, new GatedEffects()).fleetView()), 'r9');
+  const r9 = domain(report(inventory, (await manager(inventory, new GatedEffects())).fleetView()), 'r9');
   assert.equal(r9.ready, false);
   assert.equal(r9.hosts, 18);
   assert.equal(r9.servers, 18);
@@ -91,9 +93,9 @@ test('readiness - a rack that cannot be recovered names the servers left down, t
   }
 });
 
-test('readiness - it tells what the engine would do: same outcome as planning the failure directly', () => {
+test('readiness - it tells what the engine would do: same outcome as planning the failure directly', async () => {
   const inventory = referenceFleet();
-  const r9 = domain(report(inventory, manager(inventory, new GatedEffects()).fleetView()), 'r9');
+  const r9 = domain(report(inventory, (await manager(inventory, new GatedEffects())).fleetView()), 'r9');
   const scenario = referenceScenario();
   const direct = planPlacement({ ...scenario, inventory, servers: scenario.servers.filter((s) => s !== 'wiki-01' && s !== 'metrics-01') });
   assert.deepEqual(r9.unplaced.map((u) => u.server), direct.unplaced.map((u) => u.server));
@@ -104,11 +106,11 @@ test('readiness - hosts an open incident has failed or taken are not counted; ca
   const inventory = referenceFleet();
   const effects = new GatedEffects();
   const closed: string[] = [];
-  const planner = manager(inventory, effects, (id) => closed.push(id));
+  const planner = await manager(inventory, effects, (id) => closed.push(id));
   const before = report(inventory, planner.fleetView());
 
   // r2-h06 dies: metrics-01 is recovered onto a spare outside r2, whose lease the incident holds until its heartbeat.
-  planner.onHostFailed(HostFailed.parse({ host: 'r2-h06', site: 'dc1', rack: 'r2', epoch: 1, cause: 'bmc-power-off', detectedAt: 10, detector: 'test', evidence: { lastHeartbeatAt: 5 } }));
+  await planner.onHostFailed(HostFailed.parse({ host: 'r2-h06', site: 'dc1', rack: 'r2', epoch: 1, cause: 'bmc-power-off', detectedAt: 10, detector: 'test', evidence: { lastHeartbeatAt: 5 } }));
   await until('the incident to claim its host', () => [...planner.incidents().values()].some((a) => a.getSnapshot().context.claimed.length > 0));
   const view = planner.fleetView();
   const claimed = [...planner.incidents().values()][0]?.getSnapshot().context.claimed ?? [];
@@ -129,7 +131,7 @@ test('readiness - hosts an open incident has failed or taken are not counted; ca
   await until('the incident to close', () => closed.length === 1);
   const after = planner.fleetView();
   assert.deepEqual(after.down, ['r2-h06'], 'the dead host stays down after its incident until it is heard from again');
-  planner.onHostRecovered(HostRecovered.parse({ host: 'r2-h06', site: 'dc1', rack: 'r2', epoch: 1, detectedAt: 20, detector: 'test', server: null, downForMs: 10 }));
+  await planner.onHostRecovered(HostRecovered.parse({ host: 'r2-h06', site: 'dc1', rack: 'r2', epoch: 1, detectedAt: 20, detector: 'test', server: null, downForMs: 10 }));
   assert.deepEqual(planner.fleetView().down, []);
   assert.equal(after.candidates.length, 9, 'the host now running metrics-01 stays taken');
   const host = after.serverHosts.get('metrics-01')?.host as string;
@@ -235,12 +237,12 @@ test('readiness service - a closed incident publishes a fresh report at once; re
   const logger = { info: (o: { trigger?: string; notReady?: number }) => void logged.push(o), warn: () => {}, error: () => {}, debug: () => {} } as never;
   // Wired as the planner's index.ts does.
   let onIncidentClosed = (): void => {};
-  const planner = testManager(inventory, effects, { onIncidentClosed: () => onIncidentClosed() });
+  const planner = await testManager(await freshStore(), inventory, effects, { onIncidentClosed: () => onIncidentClosed() });
   const readiness = await startReadiness({ bus, logger, inventory, site: 'dc1', view: () => planner.fleetView(), intervalMs: 0 });
   onIncidentClosed = () => readiness.publishSoon();
   assert.equal(published.length, 0, 'no periodic report with an interval of 0');
 
-  planner.onHostFailed(HostFailed.parse({ host: 'r2-h06', site: 'dc1', rack: 'r2', epoch: 1, cause: 'bmc-power-off', detectedAt: 10, detector: 'test', evidence: {} }));
+  await planner.onHostFailed(HostFailed.parse({ host: 'r2-h06', site: 'dc1', rack: 'r2', epoch: 1, cause: 'bmc-power-off', detectedAt: 10, detector: 'test', evidence: {} }));
   effects.letHeartbeatsThrough();
   await until('the report after the incident closed', () => published.length === 1);
   const host = planner.fleetView().serverHosts.get('metrics-01')?.host as string;
@@ -266,30 +268,30 @@ test('readiness service - a closed incident publishes a fresh report at once; re
 
 test('incident manager - every host of a failed domain is down, spares it never heard from included, until each is heard from again', async () => {
   const inventory = referenceFleet();
-  const planner = manager(inventory, new GatedEffects());
+  const planner = await manager(inventory, new GatedEffects());
   const rackHosts = inventory.hosts.filter((h) => h.rack === 'r1').map((h) => h.id);
   const idle = inventory.hosts.filter((h) => h.rack === 'r1' && h.role !== 'production').map((h) => h.id);
   assert.ok(idle.length > 0 && idle.every((h) => planner.fleetView().candidates.includes(h)), 'r1 has spare or repurposable hosts that are candidates');
   const reported = rackHosts.filter((h) => !idle.includes(h));
-  planner.onDomainFailed(
+  await planner.onDomainFailed(
     DomainFailed.parse({ domain: { kind: 'rack', id: 'r1', site: 'dc1' }, hosts: reported, causes: ['bmc-unreachable'], firstFailureAt: 1, detectedAt: 2, epoch: 1, detector: 'test' }),
   );
   const view = planner.fleetView();
   for (const h of idle) assert.ok(!view.candidates.includes(h), `${h} burned with its rack: not a candidate`);
-  planner.onHostRecovered(HostRecovered.parse({ host: idle[0], site: 'dc1', rack: 'r1', epoch: 1, detectedAt: 3, detector: 'test', server: null, downForMs: 1 }));
+  await planner.onHostRecovered(HostRecovered.parse({ host: idle[0], site: 'dc1', rack: 'r1', epoch: 1, detectedAt: 3, detector: 'test', server: null, downForMs: 1 }));
   assert.ok(planner.fleetView().candidates.includes(idle[0] as string), 'heard from again: a candidate once more');
   await planner.stop();
 });
 
 test('incident manager - an idle spare reported failed while its BMC answers (say, powered off after a drill) stays a candidate', async () => {
   const inventory = referenceFleet();
-  const planner = manager(inventory, new GatedEffects());
+  const planner = await manager(inventory, new GatedEffects());
   const spare = inventory.hosts.find((h) => h.role === 'spare')?.id as string;
-  planner.onHostFailed(
+  await planner.onHostFailed(
     HostFailed.parse({ host: spare, site: 'dc1', rack: 'r1', epoch: 1, cause: 'link-down', detectedAt: 10, detector: 'test', evidence: { lastHeartbeatAt: 5, bmc: { reachable: true, powerState: 'off' } } }),
   );
   assert.ok(planner.fleetView().candidates.includes(spare));
-  planner.onHostFailed(HostFailed.parse({ host: spare, site: 'dc1', rack: 'r1', epoch: 2, cause: 'bmc-unreachable', detectedAt: 20, detector: 'test', evidence: { lastHeartbeatAt: 5, bmc: { reachable: false } } }));
+  await planner.onHostFailed(HostFailed.parse({ host: spare, site: 'dc1', rack: 'r1', epoch: 2, cause: 'bmc-unreachable', detectedAt: 20, detector: 'test', evidence: { lastHeartbeatAt: 5, bmc: { reachable: false } } }));
   assert.ok(!planner.fleetView().candidates.includes(spare), 'with its BMC gone too, it is down');
   await planner.stop();
 });

@@ -74,7 +74,11 @@ const ApplyReply = z.union([
   z.tuple([z.literal(0), z.literal('conflict'), z.enum(['s', 'h']), z.string(), z.number().int()]),
 ]);
 
-/** A change refused because a newer planner has written since: the caller is no longer the leader. */
+/**
+ * A change refused because a newer planner has written since: the caller is
+ * no longer the leader. Retryable: the event behind the change is the new
+ * leader's to handle, so it must go back to the bus, not to the dead letters.
+ */
 export class StaleLedgerTokenError extends FirebreakError {
   override name = 'StaleLedgerTokenError';
   constructor(
@@ -83,7 +87,7 @@ export class StaleLedgerTokenError extends FirebreakError {
   ) {
     super(`the fleet ledger refused a change with fencing token ${token}: a planner with token ${newest} has written since`, {
       code: errorCodes.staleFencingToken,
-      retryable: false,
+      retryable: true,
     });
   }
 }
