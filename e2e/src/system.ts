@@ -37,6 +37,8 @@ export interface RunningSystem {
   readonly services: Map<string, ServiceProcess>;
   /** Starts (again) a service under a label, with the system's environment. */
   startService(service: ServiceName, label?: string): ServiceProcess;
+  /** SIGKILLs redis-server, waits `downMs`, and starts it again on its port and data (its append-only file). */
+  crashRedis(downMs: number): Promise<void>;
   /** Log lines of every service, for a failure message. */
   logs(lastLines?: number): string;
   stop(): Promise<void>;
@@ -67,8 +69,13 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   try {
     const nats: TestServer = await startNats();
     stops.push(() => nats.stop());
-    const redis: TestServer = await startRedis();
+    let redis: TestServer = await startRedis();
     stops.push(() => redis.stop());
+    const crashRedis = async (downMs: number): Promise<void> => {
+      await redis.kill();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      redis = await redis.restart();
+    };
 
     const bootDir = await mkdtemp(join(tmpdir(), 'fb-e2e-boot-'));
     stops.push(() => rm(bootDir, { recursive: true, force: true }));
@@ -135,7 +142,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
       throw new Error(`the system did not come up: ${(err as Error).message}\n${logs()}`, { cause: err });
     });
 
-    return { lab, bus, observer, natsUrl: nats.url, redisUrl: redis.url, bootUrl, services, startService, logs, stop: stopAll };
+    return { lab, bus, observer, natsUrl: nats.url, redisUrl: redis.url, bootUrl, services, startService, crashRedis, logs, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

@@ -17,6 +17,10 @@ export interface EmbeddedServer {
   readonly pid: number | undefined;
   /** Stops the server and removes a temp data dir it made; safe to call twice. */
   stop(): Promise<void>;
+  /** SIGKILLs the server, as a crash would; its data dir stays for `restart`. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port and data dir (after `kill` or `stop`); `stop` on the result stops it. */
+  restart(): Promise<EmbeddedServer>;
 }
 
 export interface EmbeddedServerOptions {
@@ -67,9 +71,9 @@ interface ProcessSpec {
   env?: Readonly<Record<string, string>>;
 }
 
-async function startProcess(spec: ProcessSpec, options: EmbeddedServerOptions): Promise<EmbeddedServer> {
-  const ownDir = options.dataDir === undefined;
-  const dir = options.dataDir ?? (await mkdtemp(join(tmpdir(), `fb-${spec.debianPackage}-`)));
+async function startProcess(spec: ProcessSpec, options: EmbeddedServerOptions, ownedDir?: string): Promise<EmbeddedServer> {
+  const ownDir = ownedDir !== undefined || options.dataDir === undefined;
+  const dir = ownedDir ?? options.dataDir ?? (await mkdtemp(join(tmpdir(), `fb-${spec.debianPackage}-`)));
   const port = options.port ?? (await freePort());
   const timeoutMs = options.readyTimeoutMs ?? 15_000;
   // Own process group: a terminal's Ctrl-C goes to our parent, which stops the
@@ -98,17 +102,29 @@ async function startProcess(spec: ProcessSpec, options: EmbeddedServerOptions): 
     timer = setTimeout(() => reject(new Error(`${spec.command} not ready after ${timeoutMs} ms:\n${output}`)), timeoutMs);
   });
   let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
+  let restarted = false;
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
+      child.kill(signal);
       const killer = setTimeout(() => child.kill('SIGKILL'), 3_000);
       await exited;
       clearTimeout(killer);
     }
     live.delete(child);
-    if (ownDir) await rm(dir, { recursive: true, force: true });
+  };
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await end('SIGTERM');
+    // A restarted server's dir belongs to the restart now.
+    if (ownDir && !restarted) await rm(dir, { recursive: true, force: true });
+  };
+  const kill = (): Promise<void> => end('SIGKILL');
+  const restart = async (): Promise<EmbeddedServer> => {
+    await end('SIGKILL');
+    restarted = true;
+    stopped = true;
+    return startProcess(spec, { ...options, port }, ownDir ? dir : undefined);
   };
   try {
     await Promise.race([ready, timeout]);
@@ -122,7 +138,7 @@ async function startProcess(spec: ProcessSpec, options: EmbeddedServerOptions): 
   // Once ready, the server's chatter is not ours to buffer.
   child.stdout?.removeAllListeners('data').resume();
   child.stderr?.removeAllListeners('data').resume();
-  return { url: `${spec.scheme}://127.0.0.1:${port}`, port, pid: child.pid, stop };
+  return { url: `${spec.scheme}://127.0.0.1:${port}`, port, pid: child.pid, stop, kill, restart };
 }
 
 export function startNatsServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
@@ -148,7 +164,10 @@ export function startRedisServer(options: EmbeddedServerOptions = {}): Promise<E
     {
       command: process.env.FB_REDIS_SERVER_BIN ?? 'redis-server',
       debianPackage: 'redis-server',
-      args: (port, dir) => ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no'],
+      // Append-only file in the data dir: leases, fencing counters, incident snapshots and the fleet ledger
+      // survive a crash of redis-server. Each reply is sent after its write reached the file (the OS's
+      // cache), so a killed server loses nothing it acknowledged; fsync once a second bounds a power loss.
+      args: (port, dir) => ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'],
       readyLine: /Ready to accept connections/,
       scheme: 'redis',
     },

@@ -66,7 +66,7 @@ export class LeaderElection {
           if (won.acquired) {
             this.heldUntil = sentAt + ttlMs;
             this.token = won.token;
-            logger.info({ site: this.options.site, token: won.token }, 'elected planner for the site');
+            logger.info({ site: this.options.site, fencingToken: won.token }, 'elected planner for the site');
             this.standDown = await this.options.onElected(won.token);
           }
         } else if (await this.bounded(() => leases.renew(this.key, owner, ttlMs), this.confirmBy - sentAt)) {

@@ -33,6 +33,12 @@ async function startContainer(image: string, port: number, cmd: string[], scheme
       stopped = true;
       await container.stop();
     },
+    kill: async () => {
+      throw new Error('kill() is for process servers: set FB_TEST_SERVERS=process for crash tests');
+    },
+    restart: async () => {
+      throw new Error('restart() is for process servers: set FB_TEST_SERVERS=process for crash tests');
+    },
   };
 }
 
@@ -50,7 +56,7 @@ export async function startNats(): Promise<TestServer> {
 export async function startRedis(): Promise<TestServer> {
   if (dockerConfigured()) {
     try {
-      return await startContainer('redis:7', 6379, ['redis-server', '--save', '', '--appendonly', 'no'], 'redis');
+      return await startContainer('redis:7', 6379, ['redis-server', '--save', '', '--appendonly', 'yes'], 'redis');
     } catch {
       // As above.
     }
