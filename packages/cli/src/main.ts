@@ -8,6 +8,7 @@ import { plan, planUsage } from './plan.ts';
 import { status, statusUsage } from './status.ts';
 import { up, upUsage } from './up.ts';
 import { UsageError } from './usage-error.ts';
+import { history, historyUsage, where, whereUsage } from './where.ts';
 
 const helpUsage = `  help [<command>]
       show this text, or one command's (as "firebreak <command> --help" does)`;
@@ -25,6 +26,8 @@ commands:
 ${upUsage}
 ${labUsage}
 ${statusUsage}
+${whereUsage}
+${historyUsage}
 ${drillUsage}
 ${planUsage}
 ${inventoryUsage}
@@ -38,7 +41,7 @@ Exit codes: 0 done, 1 the answer is "no" (plan: not ready; drill --wait and up
 /** Each command's own usage block, as it appears in the overview. */
 function commandUsage(command: string): string | undefined {
   if (isFaultCommand(command)) return faultCommandUsage(command);
-  const blocks: Record<string, string> = { up: upUsage, lab: labUsage, status: statusUsage, drill: drillUsage, plan: planUsage, inventory: inventoryUsage, help: helpUsage };
+  const blocks: Record<string, string> = { up: upUsage, lab: labUsage, status: statusUsage, where: whereUsage, history: historyUsage, drill: drillUsage, plan: planUsage, inventory: inventoryUsage, help: helpUsage };
   return Object.hasOwn(blocks, command) ? blocks[command] : undefined;
 }
 
@@ -46,7 +49,7 @@ function commandUsage(command: string): string | undefined {
 function commandHelp(command: string): string | undefined {
   const block = commandUsage(command);
   if (block === undefined) return undefined;
-  const talksToSystem = ['status', 'drill', 'plan', 'inventory'].includes(command);
+  const talksToSystem = ['status', 'where', 'history', 'drill', 'plan', 'inventory'].includes(command);
   return [
     'usage:',
     block.replace(/^ {2}(?=\S)/gm, '  firebreak '),
@@ -122,6 +125,10 @@ export async function main(argv: string[]): Promise<number> {
         return await lab(systemArgs(parseArgs({ args: rest, options: systemOptions, strict: true }).values));
       case 'status':
         return await status(rest);
+      case 'where':
+        return await where(rest);
+      case 'history':
+        return await history(rest);
       case 'drill':
         return await drill(rest);
       case 'plan':

@@ -21,6 +21,8 @@ const helpCases: [string[], RegExp][] = [
   [['lab', '--seed', '3', '-h'], /firebreak lab\s+\[--size/],
   [['status', '--help'], /firebreak status \[--site S\] \[--json\] \[--nats-url URL\] \[--redis-url URL\]/],
   [['status', '-h'], /firebreak status \[--site S\]/],
+  [['where', '--help'], /firebreak where \[SERVER\|HOST\] \[--json\] \[--redis-url URL\]/],
+  [['history', '-h'], /firebreak history SERVER\|HOST \[--json\]/],
   [['drill', '--help'], /firebreak drill start rack\|pdu\|tor\|site <id>[\s\S]*firebreak drill stop <drillId>/],
   [['drill', 'start', '--help'], /firebreak drill start /],
   [['drill', 'start', 'rack', 'r2', '-h'], /firebreak drill start /],
@@ -54,7 +56,7 @@ test('cli help - every command and subcommand answers --help and -h with its own
     assert.match(run.stdout, /"firebreak help" lists every command/, what);
   }
   // The commands that find a running system say how, so the user can point at one.
-  for (const command of ['status', 'drill', 'plan', 'inventory']) {
+  for (const command of ['status', 'where', 'history', 'drill', 'plan', 'inventory']) {
     const run = await runMain([command, '--help']);
     assert.match(run.stdout, /--nats-url[\s\S]*NATS_URL[\s\S]*"firebreak up"[\s\S]*FB_STATE_DIR[\s\S]*exit 2/, command);
   }
@@ -69,7 +71,7 @@ test('cli help - firebreak, help, --help and -h print the overview naming every 
     const run = await runMain(args);
     assert.equal(run.code, 0, `firebreak ${args.join(' ')}: ${run.stderr}`);
     assert.match(run.stdout, /^usage: firebreak <command> \[options\]/);
-    for (const command of ['up', 'lab', 'status', 'drill start', 'drill stop', 'plan', 'inventory validate', 'inventory import', ...faultCommands, 'help']) {
+    for (const command of ['up', 'lab', 'status', 'where', 'history', 'drill start', 'drill stop', 'plan', 'inventory validate', 'inventory import', ...faultCommands, 'help']) {
       assert.match(run.stdout, new RegExp(`^  ${command} `, 'm'), `the overview lists ${command}`);
     }
   }

@@ -38,6 +38,8 @@ test('cli - with nothing running and no URL, every command that needs the system
     [['drill', 'start', 'host', 'r1-h01', '--wait'], ['NATS']],
     [['drill', 'stop', 'rack-r2-x1'], ['NATS']],
     [['plan', '--what-if', 'rack', 'r2'], ['NATS']],
+    [['where'], ['Redis']],
+    [['history', 'web-01', '--json'], ['Redis']],
     [['inventory', 'import', inventoryFile], ['Redis']],
   ];
   for (const [args, needs] of cases) {
