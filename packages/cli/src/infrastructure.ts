@@ -1,5 +1,8 @@
 /** NATS and Redis for `up` and `lab`: the given URLs, or embedded servers started here. */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { startNatsServer, startRedisServer, type EmbeddedServer } from '@firebreak/shared';
+import { stateDir } from './lab-state.ts';
 
 export interface Infrastructure {
   natsUrl: string;
@@ -23,10 +26,16 @@ export async function startInfrastructure(urls: { natsUrl?: string | undefined; 
       console.log(`firebreak: started nats-server (JetStream) at ${natsUrl}`);
     }
     if (!redisUrl) {
-      const redis = await startRedisServer({ batchScheduling: true });
+      // Its append-only file lives in the state dir, so a redis-server that crashes and is started again on
+      // that dir keeps leases, fencing counters, snapshots and the ledger. Each run simulates a new data
+      // center, so it starts from an empty one: yesterday's ledger would describe another world.
+      const dataDir = join(stateDir(), 'redis');
+      await rm(dataDir, { recursive: true, force: true });
+      await mkdir(dataDir, { recursive: true });
+      const redis = await startRedisServer({ batchScheduling: true, dataDir });
       owned.push(redis);
       redisUrl = redis.url;
-      console.log(`firebreak: started redis-server at ${redisUrl}`);
+      console.log(`firebreak: started redis-server at ${redisUrl} (data in ${dataDir})`);
     }
     return { natsUrl, redisUrl, stop };
   } catch (err) {

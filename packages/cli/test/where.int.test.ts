@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createStore, ledgerSeedOf, type Store } from '@firebreak/shared';
+import { createStore, Inventory, ledgerSeedOf, type Store } from '@firebreak/shared';
 import { startRedis, type TestServer } from '@firebreak/shared/testing';
 import { generateTopology } from '@firebreak/lab';
 import { isolatedEnv, runMain } from './cli-process.ts';
 
 let redis: TestServer;
 let store: Store;
-const inventory = generateTopology({ size: 'tiny', seed: 1 });
+const inventory = Inventory.parse(generateTopology({ size: 'tiny', seed: 1 }));
 const moved = inventory.assignments.find((a) => a.mode === 'bare-metal' && a.host === 'r1-h01');
 const why = { kind: 'incident', id: 'inc-r1-h01-1' } as const;
 
