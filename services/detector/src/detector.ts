@@ -10,6 +10,7 @@ import { classify, type BmcEvidence, BmcProber } from './bmc/bmc-prober.ts';
 import { BmcHealthPoller } from './bmc/health-poller.ts';
 import { Correlator, type FailureCandidate } from './correlation/correlator.ts';
 import { buildDomainMap } from './correlation/failure-domains.ts';
+import { mateMayFail, maxHoldMs } from './correlation/mate-may-fail.ts';
 import { HeartbeatTracker, type ExpiredInfo, type HeartbeatMode } from './heartbeat/heartbeat-tracker.ts';
 import { DetectorMetrics } from './metrics.ts';
 import { LinkState } from './snmp/link-state.ts';
@@ -69,6 +70,9 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
   metrics.observeVerdictsWaiting(() => verdicts.waiting);
   const doubts = new Map<string, Doubt>();
   const intervalMs = options.heartbeat.intervalMs;
+  /** The longest silence before a host expires, as the tracker computes it. */
+  const expiryHorizonMs =
+    options.heartbeat.kind === 'fixed' ? intervalMs * options.heartbeat.missed : (options.heartbeat.maxSilenceMs ?? 4 * intervalMs);
 
   const prober = new BmcProber(inventory, { timeoutMs: options.bmcTimeoutMs, logger });
   const publishFailure = (c: FailureCandidate): void => {
@@ -90,12 +94,12 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
   const correlator = new Correlator({
     domains: buildDomainMap(inventory),
     windowMs: options.correlation.windowMs,
-    maxHoldMs: intervalMs + options.correlation.windowMs,
+    maxHoldMs: maxHoldMs(expiryHorizonMs, options.bmcTimeoutMs, options.correlation.windowMs),
     minHosts: options.correlation.minHosts,
     minFraction: options.correlation.minFraction,
     isMonitored: (id) => tracker.isArmed(id),
-    // Silent longer than a healthy host ever is (1.5 periods), but not yet in doubt.
-    isOverdue: (id) => !doubts.has(id) && tracker.isArmed(id) && tracker.silenceMs(id) > 1.5 * intervalMs,
+    mayFail: (id, quietForMs) =>
+      mateMayFail({ armed: tracker.isArmed(id), doubt: doubts.get(id)?.state, silenceMs: tracker.silenceMs(id) }, intervalMs, quietForMs),
     emitHost: (c) => {
       const d = doubts.get(c.host);
       if (d) d.state = 'failed';

@@ -39,7 +39,7 @@ function harness(opts: { overdue?: Set<string>; monitored?: Set<string> } = {}) 
     minHosts: 3,
     minFraction: 0.5,
     isMonitored: (h) => opts.monitored?.has(h) ?? true,
-    isOverdue: (h) => opts.overdue?.has(h) ?? false,
+    mayFail: (h) => opts.overdue?.has(h) ?? false,
     clock: () => now,
     emitHost: (c) => hosts.push(c.host),
     emitDomain: (domain, failures) => domains.push({ domain, hosts: failures.map((f) => f.host) }),

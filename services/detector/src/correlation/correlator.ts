@@ -3,12 +3,18 @@
  * one failure domain become a single `domain.failed` naming exactly those
  * hosts; a few unrelated deaths stay individual `host.failed` verdicts.
  *
- * Hosts of a burned rack stop at the same instant but expire up to one
- * heartbeat interval apart (their heartbeats are spread across the second).
- * So a decision waits while a domain-mate is *overdue* — silent for longer
- * than a healthy host ever is, but not yet expired — and at most `maxHoldMs`.
- * A single killed host has no overdue neighbours and is reported after the
- * short gather window alone.
+ * Hosts of a burned rack stop at the same instant, but the news of each
+ * arrives at its own time: heartbeats expire up to one interval apart (they
+ * are spread across the period), link traps and BMC probes trickle in under
+ * load. So a decision about a domain waits while a domain-mate may still be
+ * failing (`mayFail`: being probed, silent longer than a healthy host ever
+ * is, or — once two of the domain have failed — not heard from since the
+ * domain's first failure), and at most `maxHoldMs` after that first failure.
+ * A single killed host, whose neighbours are all heard from, is reported
+ * after the short gather window alone.
+ *
+ * Failures that share no domain are decided apart: a second rack burning
+ * while the first is gathered gets its own window and its own hold.
  */
 import type { Evidence, FailureCause, FailureDomain } from '@firebreak/shared';
 import { domainKey, type DomainMap } from './failure-domains.ts';
@@ -25,9 +31,9 @@ export interface FailureCandidate {
 
 export interface CorrelatorOptions {
   domains: DomainMap;
-  /** Gather window after the first pending failure. */
+  /** Gather window after a group's first pending failure. */
   windowMs: number;
-  /** Never hold a failure longer than this waiting for overdue neighbours. */
+  /** Never hold a domain's failures longer than this after its first, waiting for mates. */
   maxHoldMs: number;
   /** A domain failure needs at least this many failed hosts… */
   minHosts: number;
@@ -35,8 +41,13 @@ export interface CorrelatorOptions {
   minFraction: number;
   /** Hosts that are expected to heartbeat (armed), for the share. */
   isMonitored(hostId: string): boolean;
-  /** Silent longer than a healthy host ever is, and not yet reported. */
-  isOverdue(hostId: string): boolean;
+  /**
+   * Whether a mate that is not pending may yet fail, so the domain's decision
+   * waits for it. `quietForMs` is given once the domain has two or more
+   * failures pending: then a mate not heard from for that long (since the
+   * domain's first failure was confirmed) is in doubt too. See mate-may-fail.ts.
+   */
+  mayFail(hostId: string, quietForMs: number | undefined): boolean;
   clock?: () => number;
   emitHost(candidate: FailureCandidate): void;
   emitDomain(domain: FailureDomain, failures: FailureCandidate[]): void;
@@ -44,9 +55,14 @@ export interface CorrelatorOptions {
 
 const kindOrder: Record<FailureDomain['kind'], number> = { rack: 0, tor: 1, pdu: 2, site: 3 };
 
+interface Pending {
+  candidate: FailureCandidate;
+  /** On the correlator's clock. */
+  addedAt: number;
+}
+
 export class Correlator {
-  private readonly pending = new Map<string, FailureCandidate>();
-  private firstPendingAt = 0;
+  private readonly pending = new Map<string, Pending>();
   private timer: NodeJS.Timeout | undefined;
   private readonly clock: () => number;
 
@@ -60,8 +76,7 @@ export class Correlator {
 
   add(candidate: FailureCandidate): void {
     if (this.pending.has(candidate.host)) return;
-    if (this.pending.size === 0) this.firstPendingAt = this.clock();
-    this.pending.set(candidate.host, candidate);
+    this.pending.set(candidate.host, { candidate, addedAt: this.clock() });
     this.schedule(this.options.windowMs);
   }
 
@@ -70,24 +85,12 @@ export class Correlator {
     this.pending.delete(host);
   }
 
-  /** Decides what can be decided now; returns true when nothing is left pending. */
+  /** Decides every group of failures that can be decided now; returns true when nothing is left pending. */
   evaluate(now = this.clock()): boolean {
-    if (this.pending.size === 0) return true;
-    const held = now - this.firstPendingAt;
-    if (held < this.options.windowMs) return false;
-    if (held < this.options.maxHoldMs && this.anyOverdueNeighbour()) return false;
-
-    const remaining = new Map(this.pending);
-    for (;;) {
-      const best = this.bestDomain(remaining);
-      if (!best) break;
-      const failures = best.hosts.map((h) => remaining.get(h)).filter((c): c is FailureCandidate => c !== undefined);
-      for (const c of failures) remaining.delete(c.host);
-      this.options.emitDomain(best.domain, failures);
+    for (const group of this.groups()) {
+      if (this.ready(group, now)) this.decide(group);
     }
-    for (const c of remaining.values()) this.options.emitHost(c);
-    this.pending.clear();
-    return true;
+    return this.pending.size === 0;
   }
 
   stop(): void {
@@ -105,19 +108,80 @@ export class Correlator {
     this.timer.unref();
   }
 
-  private anyOverdueNeighbour(): boolean {
-    const seen = new Set<string>();
+  /**
+   * Pending hosts joined by the domains they share: each group is decided on
+   * its own, so one rack's hold neither delays nor cuts short another's.
+   */
+  private groups(): string[][] {
+    const parent = new Map<string, string>();
+    const find = (x: string): string => {
+      let root = x;
+      while (parent.get(root) !== root) root = parent.get(root) as string;
+      parent.set(x, root);
+      return root;
+    };
+    const owner = new Map<string, string>();
     for (const host of this.pending.keys()) {
+      parent.set(host, host);
       for (const domain of this.options.domains.domainsOf(host)) {
         const key = domainKey(domain);
-        if (seen.has(key)) continue;
-        seen.add(key);
-        for (const mate of this.options.domains.hostsOf(domain)) {
-          if (!this.pending.has(mate) && this.options.isOverdue(mate)) return true;
+        const other = owner.get(key);
+        if (other === undefined) owner.set(key, host);
+        else parent.set(find(host), find(other));
+      }
+    }
+    const groups = new Map<string, string[]>();
+    for (const host of this.pending.keys()) {
+      const root = find(host);
+      const group = groups.get(root);
+      if (group === undefined) groups.set(root, [host]);
+      else group.push(host);
+    }
+    return [...groups.values()];
+  }
+
+  private ready(group: readonly string[], now: number): boolean {
+    const entries = group.map((h) => this.pending.get(h) as Pending);
+    if (now - Math.min(...entries.map((e) => e.addedAt)) < this.options.windowMs) return false;
+    return !this.waitingForMates(group, now);
+  }
+
+  /** True while a domain of the group, within its hold, has a mate that may yet fail. */
+  private waitingForMates(group: readonly string[], now: number): boolean {
+    const byDomain = new Map<string, { domain: FailureDomain; firstAt: number; count: number }>();
+    for (const host of group) {
+      const addedAt = (this.pending.get(host) as Pending).addedAt;
+      for (const domain of this.options.domains.domainsOf(host)) {
+        const key = domainKey(domain);
+        const seen = byDomain.get(key);
+        if (seen === undefined) byDomain.set(key, { domain, firstAt: addedAt, count: 1 });
+        else {
+          seen.firstAt = Math.min(seen.firstAt, addedAt);
+          seen.count++;
         }
       }
     }
+    for (const { domain, firstAt, count } of byDomain.values()) {
+      if (now - firstAt >= this.options.maxHoldMs) continue;
+      const quietForMs = count >= 2 ? now - firstAt : undefined;
+      for (const mate of this.options.domains.hostsOf(domain)) {
+        if (!this.pending.has(mate) && this.options.mayFail(mate, quietForMs)) return true;
+      }
+    }
     return false;
+  }
+
+  private decide(group: readonly string[]): void {
+    const remaining = new Map(group.map((h) => [h, (this.pending.get(h) as Pending).candidate]));
+    for (const h of group) this.pending.delete(h);
+    for (;;) {
+      const best = this.bestDomain(remaining);
+      if (!best) break;
+      const failures = best.hosts.map((h) => remaining.get(h)).filter((c): c is FailureCandidate => c !== undefined);
+      for (const c of failures) remaining.delete(c.host);
+      this.options.emitDomain(best.domain, failures);
+    }
+    for (const c of remaining.values()) this.options.emitHost(c);
   }
 
   /** The qualifying domain that explains the most pending failures; ties go to the smaller domain, then rack < tor < pdu. */
