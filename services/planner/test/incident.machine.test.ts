@@ -146,7 +146,9 @@ test('incident machine - a failing step is retried, then the steps done are undo
   };
   const end = await runToEnd(createActor(machineWith(effects), { input: incidentInput() }));
   assert.ok(victim);
-  assert.equal(end.context.targets['db-01']?.status, 'failed');
+  // Its host was given up as dead and db-01 planned again, but every other host is taken: it stays down.
+  assert.match(end.context.abandoned[victim] ?? '', /BMC refused the power-on/);
+  assert.equal(end.context.targets['db-01'], undefined);
   const onVictim = effects.published.filter((c) => 'host' in c && c.host === victim);
   assert.deepEqual(
     sequence(effects, victim),
@@ -172,7 +174,7 @@ test('incident machine - a failing step is retried, then the steps done are undo
   const revoke = onVictim.find((c) => c.kind === 'storage' && c.action === 'revoke');
   assert.equal(revoke?.kind === 'storage' && revoke.lun, grant?.kind === 'storage' && grant.lun, 'the LUN granted is the one revoked');
   assert.equal(effects.leases.has(victim), false, 'the host went back');
-  assert.match(end.context.unrecovered.find((u) => u.server === 'db-01')?.reason ?? '', /BMC refused the power-on/);
+  assert.match(end.context.unrecovered.find((u) => u.server === 'db-01')?.reason ?? '', new RegExp(`BMC refused the power-on\\); planned again without ${victim}: `));
 });
 
 test('incident machine - a step that failed part-way is undone too: a hypervisor granted some of its LUNs gives every one back', async () => {
@@ -211,7 +213,7 @@ test('incident machine - a server whose heartbeat never comes times out on each 
   const took = Date.now() - started;
   assert.ok(victim);
   assert.equal(end.value, 'degraded');
-  assert.equal(end.context.targets['db-01']?.status, 'failed');
+  assert.ok(victim in end.context.abandoned, 'its host was given up as dead');
   assert.match(end.context.unrecovered.find((u) => u.server === 'db-01')?.reason ?? '', /^heartbeat: .*timeout/);
   assert.equal(effects.heartbeatWaits.filter((w) => w.server === 'db-01').length, 2, 'waited twice');
   assert.deepEqual(sequence(effects, victim), [
@@ -309,4 +311,33 @@ test('incident machine - failures that overlap an open incident join it before c
   assert.equal(end.context.hosts.length, 20);
   assert.equal(end.context.servers.length, 20);
   assert.equal(end.value, 'degraded');
+});
+
+test('incident machine - a target host that turns out dead is released and its server planned again onto another host, fenced first', async () => {
+  const effects = new FakeEffects();
+  // db-01's first host powers on but never comes up; every other host works.
+  let victim: string | undefined;
+  effects.answer = (c) => {
+    if (c.kind === 'storage' && c.action === 'grant' && c.lun === 'db-01-san-a' && victim === undefined) effects.silent.add((victim = c.host));
+    return succeeded;
+  };
+  const two = Object.fromEntries(Object.entries(serverHosts).filter(([s]) => s === 'db-01' || s === 'web-01'));
+  assert.equal(Object.keys(two).length, 2);
+  const end = await within(5_000, runToEnd(createActor(machineWith(effects, { heartbeatTimeoutMs: 100 }), { input: incidentInput({ serverHosts: two, maxAttempts: 1 }) })));
+  assert.ok(victim);
+  assert.equal(end.value, 'recovered', JSON.stringify(end.context.unrecovered));
+  const target = end.context.targets['db-01']?.target;
+  assert.ok(target?.mode === 'bare-metal' && target.host !== victim, `db-01 on ${JSON.stringify(target)}`);
+  assert.equal(end.context.replans, 1);
+  assert.match(end.context.abandoned[victim] ?? '', /^heartbeat: /);
+  assert.equal(effects.leases.has(victim), false, 'the dead host went back');
+  assert.equal(effects.leases.has(target.host), true, 'the new one is kept for db-01');
+  // Its LUN left the dead host before the new host got it.
+  const revoked = effects.published.findIndex((c) => c.kind === 'storage' && c.action === 'revoke' && c.host === victim && c.lun === 'db-01-san-a');
+  const granted = effects.published.findIndex((c) => c.kind === 'storage' && c.action === 'grant' && c.host === target.host && c.lun === 'db-01-san-a');
+  assert.ok(revoked >= 0 && granted > revoked, `revoked at ${revoked}, granted again at ${granted}`);
+  assert.equal(end.context.targets['web-01']?.status, 'done', 'the other server was not disturbed');
+  const web = end.context.targets['web-01']?.target;
+  assert.ok(web?.mode === 'bare-metal');
+  assert.equal(effects.published.filter((c) => c.kind === 'power' && c.action === 'on' && c.host === web.host).length, 1, 'web-01 powered on once');
 });

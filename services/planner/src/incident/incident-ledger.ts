@@ -1,8 +1,9 @@
 /**
  * What an incident has done to the fleet, as fleet-ledger entries: its failed
  * hosts are down, their servers down until a target runs them, each finished
- * target places its server (and makes its host a home or a hypervisor), and
- * when the incident ends what did not come back is unrecovered with a reason.
+ * target places its server (and makes its host a home or a hypervisor), a
+ * target host given up as dead is quarantined, and when the incident ends
+ * what did not come back is unrecovered with a reason.
  * A pure function of the incident's context, so saving it again after a
  * crash or a resume writes nothing new.
  */
@@ -28,6 +29,8 @@ export function ledgerChangeOf(context: IncidentContext, finalState: string | nu
     if (finalState === null) servers.set(server, { state: 'down', host });
     else servers.set(server, { state: 'unrecovered', host, reason: reasons.get(server) ?? `the incident ended ${finalState} without recovering it` });
   }
+  // A target host given up as dead keeps nobody's work until an operator looks at it.
+  for (const [host, reason] of Object.entries(context.abandoned)) hosts.set(host, { role: 'quarantined', reason: `failed as a recovery target in incident ${context.incidentId}: ${reason}` });
   const vmsDoneOn = new Map<string, string[]>();
   for (const { target, status } of Object.values(context.targets)) {
     if (status !== 'done') continue;

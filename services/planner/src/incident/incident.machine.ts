@@ -2,8 +2,11 @@
  * One incident, from detection to its outcome (ARCHITECTURE.md, "Recovery of
  * one incident"): detected → fencing → planning → claiming → recovering (a
  * child machine per target) → verifying → recovered | degraded | failed.
- * Drills skip fencing and end with a cleanup that returns every borrowed host.
- * Every effect is an invoked actor bound in the wiring; this file decides.
+ * A target host that turns out dead (its BMC, its boot or its heartbeat
+ * fails) is given up and released, and its servers are planned again onto
+ * other hosts within the incident. Drills skip fencing and end with a
+ * cleanup that returns every borrowed host. Every effect is an invoked actor
+ * bound in the wiring; this file decides.
  */
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import type { Plan } from '../placement/index.ts';
@@ -13,7 +16,7 @@ import { errorText, serverRecoveryMachine, type ServerParentEvent } from './serv
 
 export const INCIDENT_MACHINE_ID = 'firebreak-incident';
 /** Bump when states or context change shape: snapshots of another version are refused, not misread. */
-export const INCIDENT_MACHINE_VERSION = '1';
+export const INCIDENT_MACHINE_VERSION = '2';
 
 export type FenceMethod = 'bmc' | 'fabric' | 'failed';
 
@@ -64,10 +67,16 @@ export interface IncidentContext extends Required<Omit<IncidentInput, 'drillId'>
   fencedAt: number | null;
   plan: Plan | null;
   plannedAt: number | null;
-  /** Hosts lost to other incidents' claims: planned around. */
+  /** Hosts lost to other incidents' claims, or given up as dead targets: planned around. */
   excluded: string[];
   replans: number;
   claimed: string[];
+  /** Hosts claimed by an attempt that is being undone (a lost race, a dead target): released next. */
+  toRelease: string[];
+  /** Servers planned again after their target host turned out dead; empty on the first plan. */
+  replanServers: string[];
+  /** Target hosts given up as dead, with why: never used again by this incident. */
+  abandoned: Record<string, string>;
   targets: Record<string, TargetState>;
   unrecovered: Unrecovered[];
   finishedAt: number | null;
@@ -130,7 +139,15 @@ export function targetsOfPlan(plan: Plan): RecoveryTarget[] {
   return targets;
 }
 
-const childId = (key: string): string => `target-${key}`;
+/** A re-planned server's new target is a new child: the failed one's id may still be taken. */
+const childId = (key: string, replans: number): string => (replans === 0 ? `target-${key}` : `target-${key}-r${replans}`);
+/**
+ * Steps whose failure says the target host itself is dead or unreachable:
+ * its BMC, its OS, its hypervisor. Not storage, network or boot, whose
+ * failures are the array's, the switch's or the boot service's, and would
+ * follow the server to any other host.
+ */
+const hostSteps: ReadonlySet<StepName> = new Set(['prepare', 'power-on', 'heartbeat', 'vm-define', 'vm-start']);
 const union = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])].sort();
 /** A phase's actor failed: noted on the incident, named by its phase. */
 const failedWith = (phase: string) => ({ type: 'recordFailure' as const, params: ({ event }: { event: { error?: unknown } }) => ({ phase, error: event.error }) });
@@ -152,13 +169,14 @@ export const incidentMachine = setup({
   },
   actions: {
     markFinished: assign({ finishedAt: () => Date.now() }),
+    forgetReleased: assign(({ context }) => ({ claimed: context.claimed.filter((h) => !context.toRelease.includes(h)), toRelease: [] })),
     recordFailure: assign((_, params: { phase: string; error: unknown }) => ({ error: `${params.phase}: ${errorText(params.error)}` })),
     startReadyTargets: enqueueActions(({ context, enqueue }) => {
       for (const [key, t] of Object.entries(context.targets)) {
         if (t.status !== 'pending' || !ready(context, t.target)) continue;
         enqueue.assign(({ context: c }) => updateTarget(c, key, { status: 'running' }));
         enqueue.spawnChild('serverRecovery', {
-          id: childId(key),
+          id: childId(key, context.replans),
           input: {
             incidentId: context.incidentId,
             site: context.site,
@@ -177,6 +195,7 @@ export const incidentMachine = setup({
   guards: {
     isDrill: ({ context }) => context.trigger === 'drill',
     lostRace: ({ context, event }) => (event as unknown as { output: ClaimOutcome }).output.lost.length > 0 && context.replans < context.maxReplans,
+    deadTargets: ({ context }) => context.trigger === 'event' && context.replans < context.maxReplans && deadTargetsOf(context).servers.length > 0,
     allSettled: ({ context }) => Object.values(context.targets).every(settled),
     allRecovered: ({ context }) => context.unrecovered.length === 0 && Object.values(context.targets).every((t) => t.status === 'done'),
     someRecovered: ({ context }) => Object.values(context.targets).some((t) => t.status === 'done' && t.target.mode !== 'hypervisor'),
@@ -207,6 +226,9 @@ export const incidentMachine = setup({
     excluded: [],
     replans: 0,
     claimed: [],
+    toRelease: [],
+    replanServers: [],
+    abandoned: {},
     targets: {},
     unrecovered: [],
     finishedAt: null,
@@ -250,21 +272,44 @@ export const incidentMachine = setup({
         input: ({ context }) => ({
           incidentId: context.incidentId,
           // No storage grant before a confirmed fence: servers of unfenced hosts wait for an operator.
-          servers: context.trigger === 'drill' ? context.servers : context.servers.filter((s) => !unfencedServers(context).has(s)),
+          servers:
+            context.replanServers.length > 0
+              ? context.replanServers
+              : context.trigger === 'drill'
+                ? context.servers
+                : context.servers.filter((s) => !unfencedServers(context).has(s)),
           failedHosts: context.hosts,
           failedRacks: context.racks,
-          excluded: context.excluded,
+          // The hosts this incident keeps for servers it already recovered are not free either.
+          excluded: union(context.excluded, context.claimed),
         }),
         onDone: {
           target: 'claiming',
-          actions: assign(({ context, event }) => ({
-            plan: event.output,
-            plannedAt: Date.now(),
-            unrecovered: [
-              ...[...unfencedServers(context)].filter(() => context.trigger !== 'drill').map((server) => ({ server, reason: 'its old host could not be fenced (BMC and fabric both failed)' })),
-              ...event.output.unplaced.map((u) => ({ server: u.server, reason: `${u.reason}: ${u.explanation}` })),
-            ],
-          })),
+          actions: assign(({ context, event }) => {
+            const unplaced = (u: { reason: string; explanation: string }) => `${u.reason}: ${u.explanation}`;
+            if (context.replanServers.length > 0) {
+              // Planned again: what is still not placed keeps the reason its first host failed.
+              const replanned = new Set(context.replanServers);
+              const before = new Map(context.unrecovered.map((u) => [u.server, u.reason]));
+              const dead = Object.keys(context.abandoned).join(', ');
+              return {
+                plan: event.output,
+                plannedAt: Date.now(),
+                unrecovered: [
+                  ...context.unrecovered.filter((u) => !replanned.has(u.server)),
+                  ...event.output.unplaced.map((u) => ({ server: u.server, reason: `${before.get(u.server) ?? 'its target failed'}; planned again without ${dead}: ${unplaced(u)}` })),
+                ],
+              };
+            }
+            return {
+              plan: event.output,
+              plannedAt: Date.now(),
+              unrecovered: [
+                ...[...unfencedServers(context)].filter(() => context.trigger !== 'drill').map((server) => ({ server, reason: 'its old host could not be fenced (BMC and fabric both failed)' })),
+                ...event.output.unplaced.map((u) => ({ server: u.server, reason: unplaced(u) })),
+              ],
+            };
+          }),
         },
         onError: { target: 'failed', actions: failedWith('planning') },
       },
@@ -281,14 +326,18 @@ export const incidentMachine = setup({
             actions: assign(({ context, event }) => ({
               excluded: union(context.excluded, event.output.lost.map((l) => l.host)),
               replans: context.replans + 1,
-              claimed: event.output.claimed,
+              toRelease: event.output.claimed,
             })),
           },
           {
             target: 'recovering',
             actions: assign(({ context, event }) => {
               const lost = new Set(event.output.lost.map((l) => l.host));
-              const targets: Record<string, TargetState> = {};
+              // Targets of earlier plans stay (done, or failed and not planned again); a re-planned server's failed one makes way.
+              const replanned = new Set(context.replanServers);
+              const targets: Record<string, TargetState> = Object.fromEntries(
+                Object.entries(context.targets).filter(([, t]) => t.target.mode === 'hypervisor' ? !(t.target.host in context.abandoned) : !replanned.has(t.target.server)),
+              );
               const unrecovered = [...context.unrecovered];
               for (const target of context.plan ? targetsOfPlan(context.plan) : []) {
                 if (lost.has(targetHost(target))) {
@@ -297,7 +346,7 @@ export const incidentMachine = setup({
                 }
                 targets[targetKey(target)] = { target, status: 'pending', step: null, heartbeatAt: null, error: null };
               }
-              return { claimed: event.output.claimed, targets, unrecovered };
+              return { claimed: union(context.claimed, event.output.claimed), targets, unrecovered, replanServers: [] };
             }),
           },
         ],
@@ -307,9 +356,9 @@ export const incidentMachine = setup({
     releasing: {
       invoke: {
         src: 'release',
-        input: ({ context }) => ({ incidentId: context.incidentId, hosts: context.claimed }),
-        onDone: { target: 'planning', actions: assign({ claimed: [] }) },
-        onError: { target: 'planning', actions: assign({ claimed: [] }) },
+        input: ({ context }) => ({ incidentId: context.incidentId, hosts: context.toRelease }),
+        onDone: { target: 'planning', actions: 'forgetReleased' },
+        onError: { target: 'planning', actions: 'forgetReleased' },
       },
     },
     recovering: {
@@ -325,7 +374,7 @@ export const incidentMachine = setup({
         'target.failed': {
           actions: [
             assign(({ context, event }) => {
-              const targets = updateTarget(context, event.key, { status: 'failed', error: `${event.step}: ${event.error}` }).targets;
+              const targets = updateTarget(context, event.key, { status: 'failed', step: event.step, error: `${event.step}: ${event.error}` }).targets;
               // A hypervisor that failed takes its VMs with it.
               const failed = targets[event.key]?.target;
               if (failed?.mode === 'hypervisor') {
@@ -343,15 +392,36 @@ export const incidentMachine = setup({
       },
     },
     verifying: {
-      entry: assign(({ context }) => ({
-        unrecovered: [
-          ...context.unrecovered,
-          ...Object.values(context.targets)
-            .filter((t) => t.status === 'failed' && t.target.mode !== 'hypervisor')
-            .map((t) => ({ server: (t.target as { server: string }).server, reason: t.error ?? 'failed' })),
-        ],
-      })),
-      always: [{ guard: 'isDrill', target: 'drilling' }, { target: 'releasingFailed' }],
+      entry: assign(({ context }) => {
+        const known = new Set(context.unrecovered.map((u) => u.server));
+        return {
+          unrecovered: [
+            ...context.unrecovered,
+            ...Object.values(context.targets)
+              .filter((t) => t.status === 'failed' && t.target.mode !== 'hypervisor' && !known.has(t.target.server))
+              .map((t) => ({ server: (t.target as { server: string }).server, reason: t.error ?? 'failed' })),
+          ],
+        };
+      }),
+      always: [
+        { guard: 'isDrill', target: 'drilling' },
+        {
+          // Dead target hosts go back and their servers are planned again elsewhere, a bounded number of times.
+          guard: 'deadTargets',
+          target: 'releasing',
+          actions: assign(({ context }) => {
+            const dead = deadTargetsOf(context);
+            return {
+              abandoned: { ...context.abandoned, ...dead.hosts },
+              excluded: union(context.excluded, Object.keys(dead.hosts)),
+              replans: context.replans + 1,
+              replanServers: dead.servers,
+              toRelease: hostsOfFailedTargets(context),
+            };
+          }),
+        },
+        { target: 'releasingFailed' },
+      ],
     },
     releasingFailed: {
       // Hosts whose recovery failed go back (their wiring was compensated); recovered hosts stay leased to their servers.
@@ -414,6 +484,21 @@ function unfencedServers(context: IncidentContext): Set<string> {
 
 function serverHost(context: IncidentContext, server: string): string {
   return context.serverHosts[server] ?? '';
+}
+
+/**
+ * Failed targets whose host itself failed them (a host step), with the
+ * servers to plan again: theirs, and the VMs a dead hypervisor took with it.
+ */
+function deadTargetsOf(context: IncidentContext): { servers: string[]; hosts: Record<string, string> } {
+  const hosts: Record<string, string> = {};
+  for (const t of Object.values(context.targets)) {
+    if (t.status === 'failed' && t.step !== null && hostSteps.has(t.step)) hosts[targetHost(t.target)] = t.error ?? 'failed';
+  }
+  const servers = Object.values(context.targets)
+    .filter((t) => t.status === 'failed' && t.target.mode !== 'hypervisor' && targetHost(t.target) in hosts)
+    .map((t) => (t.target as { server: string }).server);
+  return { servers: [...new Set(servers)].sort(), hosts };
 }
 
 function hostsOfFailedTargets(context: IncidentContext): string[] {

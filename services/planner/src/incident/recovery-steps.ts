@@ -31,6 +31,14 @@ export function targetKey(target: RecoveryTarget): string {
   return target.mode === 'hypervisor' ? `hv-${target.host}` : target.server;
 }
 
+/**
+ * Whose commands these are: the target and its host. A server planned again
+ * onto another host gets new command ids, never the dead host's results.
+ */
+function targetOwner(target: RecoveryTarget): string {
+  return `${targetKey(target)}@${targetHost(target)}`;
+}
+
 /** The host a target's commands touch and its heartbeat comes from. */
 export function targetHost(target: RecoveryTarget): string {
   return target.mode === 'vm' ? target.hypervisor : target.host;
@@ -80,12 +88,12 @@ export class RecoveryPlanner {
 
   /** Commands of one step; an empty list means the step has nothing to do (e.g. a server without LUNs). */
   commands(target: RecoveryTarget, step: StepName, frame: CommandFrame): Command[] {
-    return this.specs(target, step, frame).map((spec) => this.frame(targetKey(target), step, spec, frame));
+    return this.specs(target, step, frame).map((spec) => this.frame(targetOwner(target), step, spec, frame));
   }
 
   /** Commands that take a finished step back, for compensation and drill cleanup. */
   undo(target: RecoveryTarget, step: StepName, frame: CommandFrame): Command[] {
-    return this.undoSpecs(target, step, frame).map((spec) => this.frame(targetKey(target), `undo-${step}`, spec, frame));
+    return this.undoSpecs(target, step, frame).map((spec) => this.frame(targetOwner(target), `undo-${step}`, spec, frame));
   }
 
   /** BMC fencing: the dead host is powered off. */
