@@ -3,20 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FirebreakError } from '../src/errors.ts';
-import {
-  inventoryIndex,
-  InventoryError,
-  type InventoryFormat,
-  type InventoryProblem,
-  loadInventoryFile,
-  parseInventory,
-  switchPortKey,
-} from '../src/inventory/index.ts';
+import { inventoryIndex, InventoryError, loadInventoryFile, switchPortKey } from '../src/inventory/index.ts';
 import { sampleInventory } from '../src/testing/samples.ts';
+import { edit, fixturePath, lineOf, located, parseError } from './inventory-fixture.ts';
 
-const fixturePath = fileURLToPath(new URL('./fixtures/inventory/site1.yaml', import.meta.url));
 let fixture = '';
 let dir = '';
 
@@ -28,28 +19,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Replaces the one occurrence of `from`, so a broken fixture is broken exactly where the test says. */
-function edit(text: string, from: string, to: string): string {
-  assert.equal(text.split(from).length, 2, `expected exactly one ${JSON.stringify(from)} in the fixture`);
-  return text.replace(from, to);
-}
-
-/** 1-based line of the one occurrence of `needle`. */
-function lineOf(text: string, needle: string): number {
-  assert.equal(text.split(needle).length, 2, `expected exactly one ${JSON.stringify(needle)} in the fixture`);
-  return text.slice(0, text.indexOf(needle)).split('\n').length;
-}
-
-function inventoryError(fn: () => unknown): InventoryError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof InventoryError, `expected an InventoryError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected the inventory to be rejected');
-}
-
 async function loadError(path: string): Promise<InventoryError> {
   const err = await loadInventoryFile(path).then(
     () => assert.fail('expected the inventory to be rejected'),
@@ -57,15 +26,6 @@ async function loadError(path: string): Promise<InventoryError> {
   );
   assert.ok(err instanceof InventoryError, `expected an InventoryError, got ${String(err)}`);
   return err;
-}
-
-function parseError(text: string, format: InventoryFormat = 'yaml'): InventoryError {
-  return inventoryError(() => parseInventory(text, { format, source: `site1.${format}` }));
-}
-
-/** Paths and lines only; messages are checked against the error text. */
-function located(err: InventoryError): Omit<InventoryProblem, 'message'>[] {
-  return err.problems.map(({ path, line }) => (line === undefined ? { path } : { path, line }));
 }
 
 function sampleJson(): string {

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { Inventory } from '../schemas/inventory.schema.ts';
 import { formatPath } from '../schemas/validation.ts';
 import { crossCheck } from './cross-check.ts';
 import { InventoryError, type InventoryProblem } from './inventory-error.ts';
+import { unknownFieldMessage } from './unknown-field.ts';
 
 export type InventoryFormat = 'yaml' | 'json';
 
@@ -46,10 +47,8 @@ export async function loadInventoryFile(path: string): Promise<Inventory> {
 export function parseInventory(text: string, options: ParseInventoryOptions): Inventory {
   const source = options.source ?? `(${options.format} text)`;
   const data = options.format === 'yaml' ? readYaml(text, source) : readJson(text, source);
-  const parsed = Inventory.safeParse(data, { error: requiredField });
-  const found: readonly { path: readonly PropertyKey[]; message: string }[] = parsed.success
-    ? crossCheck(parsed.data)
-    : parsed.error.issues;
+  const parsed = Inventory.safeParse(data, { error: issueMessage });
+  const found: readonly Found[] = parsed.success ? crossCheck(parsed.data) : parsed.error.issues.flatMap(perField);
   if (parsed.success && found.length === 0) return parsed.data;
 
   const lineOf = lineLocator(text);
@@ -62,15 +61,14 @@ export function parseInventory(text: string, options: ParseInventoryOptions): In
 }
 
 function readYaml(text: string, source: string): unknown {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  // No LineCounter here: a valid file needs no lines, and a bad one is rare enough to count them after.
+  const doc = parseDocument(text, { prettyErrors: false });
   // One slip (a bad indent, an unclosed bracket) makes the parser complain about
   // every line after it, so only the first complaint is worth reading.
   const [first, ...rest] = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0]);
   if (first !== undefined) {
     const more = rest.length === 0 ? '' : ` (and ${rest.length} more after it, likely caused by it)`;
-    const line = lineCounter.linePos(first.pos[0]).line;
-    throw new InventoryError(source, [{ path: '(syntax)', message: `${first.message}${more}`, line }]);
+    throw new InventoryError(source, [{ path: '(syntax)', message: `${first.message}${more}`, line: lineAt(text, first.pos[0]) }]);
   }
   try {
     return doc.toJS();
@@ -94,12 +92,30 @@ function readJson(text: string, source: string): unknown {
   }
 }
 
-/** A missing field reads better as "required" than as "received undefined". */
-function requiredField(issue: z.core.$ZodRawIssue): string | undefined {
+type Found = { path: readonly PropertyKey[]; message: string };
+
+/**
+ * A missing field reads better as "required" than as "received undefined",
+ * and an unknown one with the field it likely misspells. Zod reports an
+ * object's unknown fields as one issue; its message holds one line per field
+ * for perField to split.
+ */
+function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  if (issue.code === 'unrecognized_keys') {
+    const known = issue.inst instanceof z.ZodObject ? Object.keys(issue.inst.shape) : [];
+    return issue.keys.map((key) => unknownFieldMessage(key, known)).join('\n');
+  }
   if (issue.input !== undefined) return undefined;
   if (issue.code === 'invalid_type') return `required (expected ${issue.expected})`;
   if (issue.code === 'invalid_value') return `required (expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')})`;
   return undefined;
+}
+
+/** One problem per unknown field, at the field's own path, so each is placed on its own line. */
+function perField(issue: z.core.$ZodIssue): Found[] {
+  if (issue.code !== 'unrecognized_keys') return [issue];
+  const messages = issue.message.split('\n');
+  return issue.keys.map((key, k) => ({ path: [...issue.path, key], message: messages[k] ?? 'unknown field' }));
 }
 
 type LineOf = (path: readonly PropertyKey[]) => number | undefined;
@@ -138,8 +154,11 @@ function startOf(node: unknown): number | undefined {
   return isNode(node) ? node.range?.[0] : undefined;
 }
 
+/** Counts in place: the text may be tens of megabytes, and splitting it would copy every line. */
 function lineAt(text: string, offset: number): number {
-  return text.slice(0, offset).split('\n').length;
+  let line = 1;
+  for (let at = text.indexOf('\n'); at !== -1 && at < offset; at = text.indexOf('\n', at + 1)) line++;
+  return line;
 }
 
 function withLine(problem: InventoryProblem, line: number | undefined): InventoryProblem {

@@ -1,27 +1,30 @@
 import { z } from 'zod';
 import { Arch, CredentialsRef, Id, Initiator, Mac, PriorityTier, VlanId } from './common.schema.ts';
 
-export const Nic = z.object({
+// Every object is strict: a misspelled optional field (`bareMetalOnyl: false`)
+// would otherwise be dropped in silence and its default used instead.
+
+export const Nic = z.strictObject({
   mac: Mac,
   switch: Id,
   port: z.number().int().min(1),
 });
 export type Nic = z.infer<typeof Nic>;
 
-export const Hba = z.object({
+export const Hba = z.strictObject({
   initiator: Initiator,
   /** The storage fabric this HBA is attached to; a LUN is reachable only on its own fabric. */
   fabric: Id,
 });
 export type Hba = z.infer<typeof Hba>;
 
-export const TlsPolicy = z.object({
+export const TlsPolicy = z.strictObject({
   /** Verify the BMC's certificate; turning this off is an explicit per-BMC opt-out. */
   verify: z.boolean().default(true),
   caBundle: z.string().min(1).optional(),
 });
 
-export const Bmc = z.object({
+export const Bmc = z.strictObject({
   driver: z.string().min(1).default('redfish'),
   /** host:port or URL of the management endpoint. */
   address: z.string().min(1),
@@ -33,7 +36,7 @@ export const Bmc = z.object({
 export type Bmc = z.infer<typeof Bmc>;
 
 /** How to reach the hypervisor a host runs once converted. */
-export const HypervisorEndpoint = z.object({
+export const HypervisorEndpoint = z.strictObject({
   /** `libvirt` (virsh against `uri`) or `lab` (the lab's hypervisor simulation over HTTP). */
   driver: z.string().min(1).default('libvirt'),
   /** A libvirt connection URI (qemu+tls://r1-h3.mgmt/system) or the lab's hypervisor URL. */
@@ -46,13 +49,13 @@ export const HostRole = z.enum(['production', 'spare', 'repurposable', 'hypervis
 export type HostRole = z.infer<typeof HostRole>;
 
 /** Low-priority work a repurposable host runs and may lose to a recovery. */
-export const Workload = z.object({
+export const Workload = z.strictObject({
   name: z.string().min(1),
   /** Higher number = less important; preempted first. */
   priority: z.number().int().min(0).max(9),
 });
 
-export const Host = z.object({
+export const Host = z.strictObject({
   id: Id,
   site: Id,
   rack: Id,
@@ -71,7 +74,7 @@ export const Host = z.object({
 });
 export type Host = z.infer<typeof Host>;
 
-export const Server = z.object({
+export const Server = z.strictObject({
   id: Id,
   image: Id,
   vlans: z.array(VlanId).min(1, 'a server needs at least one VLAN'),
@@ -87,13 +90,13 @@ export const Server = z.object({
 export type Server = z.infer<typeof Server>;
 
 export const Assignment = z.discriminatedUnion('mode', [
-  z.object({ server: Id, mode: z.literal('bare-metal'), host: Id }),
+  z.strictObject({ server: Id, mode: z.literal('bare-metal'), host: Id }),
   /** The server runs as a VM named after it on this hypervisor host. */
-  z.object({ server: Id, mode: z.literal('vm'), hypervisor: Id }),
+  z.strictObject({ server: Id, mode: z.literal('vm'), hypervisor: Id }),
 ]);
 export type Assignment = z.infer<typeof Assignment>;
 
-export const Rack = z.object({
+export const Rack = z.strictObject({
   id: Id,
   site: Id,
   pdu: Id.optional(),
@@ -101,7 +104,7 @@ export const Rack = z.object({
 });
 export type Rack = z.infer<typeof Rack>;
 
-export const Switch = z.object({
+export const Switch = z.strictObject({
   id: Id,
   /** Switches in one fabric can carry the same VLANs to each other. */
   fabric: Id,
@@ -111,7 +114,7 @@ export const Switch = z.object({
 });
 export type Switch = z.infer<typeof Switch>;
 
-export const Vlan = z.object({
+export const Vlan = z.strictObject({
   id: VlanId,
   name: z.string().min(1),
   fabric: Id,
@@ -120,7 +123,7 @@ export const Vlan = z.object({
 });
 export type Vlan = z.infer<typeof Vlan>;
 
-export const StorageArray = z.object({
+export const StorageArray = z.strictObject({
   id: Id,
   fabric: Id,
   driver: z.string().min(1),
@@ -129,14 +132,14 @@ export const StorageArray = z.object({
 });
 export type StorageArray = z.infer<typeof StorageArray>;
 
-export const Lun = z.object({
+export const Lun = z.strictObject({
   id: Id,
   array: Id,
   sizeGiB: z.number().positive(),
 });
 export type Lun = z.infer<typeof Lun>;
 
-export const Image = z.object({
+export const Image = z.strictObject({
   id: Id,
   arch: Arch,
   /** Kernel/initrd or iPXE chain target the boot service points hosts at. */
@@ -145,7 +148,7 @@ export const Image = z.object({
 });
 export type Image = z.infer<typeof Image>;
 
-export const Inventory = z.object({
+export const Inventory = z.strictObject({
   version: z.literal(1),
   racks: z.array(Rack).min(1),
   switches: z.array(Switch).default([]),
