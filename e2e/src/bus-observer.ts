@@ -3,7 +3,7 @@
  * progress and, per server identity, the newest heartbeat and where it came
  * from. Core subscriptions: JetStream subjects are delivered to them too.
  */
-import { topics, type Bus, type CoreSubscription, type IncidentProgress } from '@firebreak/shared';
+import { topics, type Bus, type CoreSubscription, type DomainFailed, type HostFailed, type IncidentProgress } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
 
 export interface SeenHeartbeat {
@@ -20,6 +20,9 @@ export class BusObserver {
   readonly serverHeartbeats = new Map<string, SeenHeartbeat>();
   /** Hosts that heartbeat at all, with the newest time. */
   readonly hostHeartbeats = new Map<string, number>();
+  /** The detector's failure verdicts, in arrival order (a verdict JetStream deduped arrives once). */
+  readonly hostFailures: HostFailed[] = [];
+  readonly domainFailures: DomainFailed[] = [];
 
   private constructor(private readonly subscriptions: CoreSubscription[]) {}
 
@@ -33,6 +36,10 @@ export class BusObserver {
         list.push(p);
         observer.incidents.set(p.incidentId, list);
       }),
+    );
+    subscriptions.push(
+      await bus.subscribeCore(topics.hostFailed, (v) => void observer.hostFailures.push(v)),
+      await bus.subscribeCore(topics.domainFailed, (v) => void observer.domainFailures.push(v)),
     );
     if (options.heartbeats === false) return observer;
     subscriptions.push(

@@ -82,7 +82,7 @@ export function buildInventory(spec: FixtureSpec): Inventory {
         return { mac: `52:54:00:${hex(n)}:${hex(i >> 8)}:${hex(i & 255)}`, switch: `sw-${fabric}`, port };
       }),
       ...(h.san === null ? {} : { hba: { initiator: `iqn.2024-01.test.firebreak:${h.id}`, fabric: h.san ?? 'san-a' } }),
-      bmc: { address: '127.0.0.1:8443', credentialsRef: 'env:FB_TEST_BMC' },
+      bmc: { address: '127.0.0.1:8443', systemId: h.id, credentialsRef: 'env:FB_TEST_BMC' },
       role: h.role ?? 'spare',
       ...(h.workload ? { workload: h.workload } : {}),
       hypervisorCapable: h.hypervisorCapable ?? false,
