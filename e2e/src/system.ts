@@ -39,6 +39,8 @@ export interface RunningSystem {
   startService(service: ServiceName, label?: string): ServiceProcess;
   /** SIGKILLs redis-server, waits `downMs`, and starts it again on its port and data (its append-only file). */
   crashRedis(downMs: number): Promise<void>;
+  /** SIGKILLs nats-server, waits `downMs`, and starts it again on its port and JetStream store. */
+  crashNats(downMs: number): Promise<void>;
   /** Log lines of every service, for a failure message. */
   logs(lastLines?: number): string;
   stop(): Promise<void>;
@@ -67,8 +69,13 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     for (const stop of stops.reverse()) await stop().catch(() => {});
   };
   try {
-    const nats: TestServer = await startNats();
+    let nats: TestServer = await startNats();
     stops.push(() => nats.stop());
+    const crashNats = async (downMs: number): Promise<void> => {
+      await nats.kill();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      nats = await nats.restart();
+    };
     let redis: TestServer = await startRedis();
     stops.push(() => redis.stop());
     const crashRedis = async (downMs: number): Promise<void> => {
@@ -142,7 +149,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
       throw new Error(`the system did not come up: ${(err as Error).message}\n${logs()}`, { cause: err });
     });
 
-    return { lab, bus, observer, natsUrl: nats.url, redisUrl: redis.url, bootUrl, services, startService, crashRedis, logs, stop: stopAll };
+    return { lab, bus, observer, natsUrl: nats.url, redisUrl: redis.url, bootUrl, services, startService, crashRedis, crashNats, logs, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
