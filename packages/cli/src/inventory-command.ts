@@ -5,7 +5,7 @@
  * FB_INVENTORY load it.
  */
 import { parseArgs } from 'node:util';
-import { InventoryError, loadInventoryFile, type Inventory, type InventoryProblem } from '@firebreak/shared';
+import { InventoryError, ledgerDifferences, ledgerSeedOf, loadInventoryFile, type Inventory, type InventoryProblem } from '@firebreak/shared';
 import { resolveUrls, withStore } from './connections.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -78,10 +78,18 @@ export async function inventory(argv: string[]): Promise<number> {
     return 0;
   }
   const { redisUrl } = await resolveUrls({ redisUrl: values['redis-url'] });
-  const version = await withStore(redisUrl, (store) => store.inventory.putInventory(inv));
-  if (values.json) console.log(JSON.stringify({ file, version, summary: summary(inv) }, null, 2));
+  // The inventory seeds the fleet ledger with what it lacks; where the ledger has moved on (recoveries, moves) it is kept, and said.
+  const { version, seeded, differences } = await withStore(redisUrl, async (store) => {
+    const version = await store.inventory.putInventory(inv);
+    const seed = ledgerSeedOf(inv, Date.now());
+    const seeded = await store.ledger.seed(seed);
+    return { version, seeded, differences: ledgerDifferences(seed, await store.ledger.read()) };
+  });
+  if (values.json) console.log(JSON.stringify({ file, version, summary: summary(inv), ledger: { seeded, differences } }, null, 2));
   else {
     console.log(`imported ${file} as inventory version ${version}: ${describe(inv)}`);
+    console.log(`  fleet ledger: ${seeded.servers} servers and ${seeded.hosts} hosts added; ${differences.length === 0 ? 'it agrees with the inventory' : `${differences.length} differences (the ledger is kept):`}`);
+    for (const line of differences) console.log(`    ${line}`);
     console.log('  services started without FB_INVENTORY load it at start (restart running ones to pick it up)');
   }
   return 0;

@@ -93,9 +93,17 @@ test('cli inventory - import stores a new version that services without FB_INVEN
   const first = await runCli(['inventory', 'import', good, '--redis-url', redis.url], env);
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stdout, new RegExp(`imported ${good} as inventory version 1: 24 hosts`));
+  assert.match(first.stdout, /fleet ledger: 16 servers and 24 hosts added; it agrees with the inventory/);
+  // Meanwhile a recovery moved web-01 off r1-h01: a re-import keeps that and says so.
+  await store.ledger.apply({ site: 'site1', token: 1, why: { kind: 'incident', id: 'inc-r1-h01-1' }, at: 5_000, servers: [{ id: 'web-01', version: 1, placement: { state: 'bare-metal', host: 'r1-h04' } }] });
   const second = await runCli(['inventory', 'import', good, '--redis-url', redis.url, '--json'], env);
   assert.equal(second.code, 0, second.stderr);
-  assert.equal((JSON.parse(second.stdout) as { version: number }).version, 2);
+  const reimport = JSON.parse(second.stdout) as { version: number; ledger: { seeded: { servers: number; hosts: number }; differences: string[] } };
+  assert.equal(reimport.version, 2);
+  assert.deepEqual(reimport.ledger.seeded, { servers: 0, hosts: 0 });
+  assert.equal(reimport.ledger.differences.length, 1);
+  assert.match(reimport.ledger.differences[0] ?? '', /^server web-01: the inventory says .*r1-h01.*the ledger .*r1-h04.*incident inc-r1-h01-1\); the ledger is kept$/);
+  assert.deepEqual((await store.ledger.server('web-01'))?.placement, { state: 'bare-metal', host: 'r1-h04' });
 
   const loaded = await loadServiceInventory({ store });
   assert.equal(loaded.source, 'redis (version 2)');
