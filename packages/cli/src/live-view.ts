@@ -37,7 +37,7 @@ const NOTE_TAIL = 6;
 const CLOSED_SHOWN = 3;
 
 export class LiveView {
-  readonly hostStates = new HostStates();
+  readonly hostStates: HostStates;
   private readonly lastHeartbeat = new Map<string, number>();
   private readonly incidents = new Map<string, IncidentProgress>();
   private readonly lastLine = new Map<string, string>();
@@ -53,6 +53,7 @@ export class LiveView {
   private stopped = false;
 
   constructor(private readonly options: LiveViewOptions) {
+    this.hostStates = new HostStates(options.inventory);
     this.out = options.out ?? process.stdout;
     this.staleAfterMs = options.staleAfterMs ?? 3_000;
     this.log = createWriteStream(options.logFile, { flags: 'w' });

@@ -117,3 +117,22 @@ test('cli views - an incident line says the phase and each server step; the repo
   assert.match(report, /a\s+recovered\s+900\s+3000\s+5\s+70000\s+71\.0 \/ 60 {2}OVER TARGET/);
   assert.match(report, /b\s+unrecovered\s+900\s+3000\s+5\s+-\s+- \/ 900$/);
 });
+
+test('cli views - a burned rack counts its spare as failed, not as a spare, though no verdict named it', async () => {
+  const logFile = join(await mkdtemp(join(tmpdir(), 'fb-view-')), 'up.log');
+  const view = new LiveView({ inventory: tiny, mode: 'lines', printLogs: false, logFile });
+  const r2 = tiny.hosts.filter((h) => h.rack === 'r2');
+  const named = r2.filter((h) => h.role !== 'spare').map((h) => h.id);
+  assert.ok(r2.some((h) => h.role === 'spare'), 'r2 has a spare');
+  view.hostStates.apply(topics.domainFailed.subject, {
+    domain: { kind: 'rack', id: 'r2', site: 'site1' }, hosts: named, causes: ['bmc-unreachable'], firstFailureAt: 1, detectedAt: 2, epoch: 1, detector: 'd1',
+  });
+  assert.deepEqual(view.rackCounts().get('r2'), { up: 0, failed: r2.length, suspect: 0, spare: 0, silent: 0 });
+  assert.equal(view.rackCounts().get('r1')?.spare, tiny.hosts.filter((h) => h.rack === 'r1' && h.role === 'spare').length, 'other racks keep their spares');
+  // Without the inventory (status reads verdicts only), a verdict still names just its hosts.
+  const bare = new HostStates();
+  bare.apply(topics.domainFailed.subject, { domain: { kind: 'rack', id: 'r2', site: 'site1' }, hosts: named, causes: ['bmc-unreachable'], firstFailureAt: 1, detectedAt: 2, epoch: 1, detector: 'd1' });
+  assert.equal(bare.notReady().length, named.length);
+  await view.stop();
+  await rm(dirname(logFile), { recursive: true, force: true });
+});

@@ -17,3 +17,4 @@ export * from './credentials.ts';
 export * from './boot-script.ts';
 export * from './random.ts';
 export * from './fleet/ledger-seed.ts';
+export * from './fleet/failure-domains.ts';

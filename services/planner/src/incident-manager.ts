@@ -8,13 +8,12 @@
  */
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { createActor, type Actor } from 'xstate';
-import { ledgerSeedOf, type DomainFailed, type DrillStart, type FailureDomain, type HostFailed, type HostRecovered, type HostStatus, type Inventory, type LedgerCause, type Logger, type ServerReport, type Store } from '@firebreak/shared';
+import { ledgerSeedOf, siteDomains, type DomainFailed, type DrillStart, type FailureDomain, type HostFailed, type HostRecovered, type HostStatus, type Inventory, type LedgerCause, type Logger, type ServerReport, type Store } from '@firebreak/shared';
 import type { IncidentEffects } from './incident/effects.ts';
 import { boundIncidentMachine, type IncidentActorOptions } from './incident/incident-actors.ts';
 import { hostsOfPlan, INCIDENT_MACHINE_ID, INCIDENT_MACHINE_VERSION, type IncidentContext, type IncidentInput } from './incident/incident.machine.ts';
 import { incidentProgress, serverTimings } from './incident/incident-progress.ts';
 import { ledgerChangeOf } from './incident/incident-ledger.ts';
-import { siteDomains } from './failure-domains.ts';
 import { FleetState } from './fleet-state.ts';
 import { currentTraceCarrier, traceContextOf, tracedEffects, type TraceCarrier } from './effects/traced-effects.ts';
 
@@ -140,8 +139,10 @@ export class IncidentManager {
 
   /** Resolves once the incident (or the join) it opens is saved. */
   async onDomainFailed(event: DomainFailed): Promise<void> {
-    // A domain whose BMCs are gone burned whole, its unheard spares too; otherwise only hosts that ran a server are known dead.
-    const gone = event.causes.includes('bmc-unreachable') ? [...event.hosts, ...this.hostsOfDomain(event.domain)] : event.hosts.filter((h) => this.fleet.runsServer(h));
+    // A domain whose BMCs are gone burned whole. Whatever took a domain (fire, power, its switch) took its idle hosts
+    // with it too, though nobody heard a powered-off spare go: none of them may take a server.
+    const members = this.hostsOfDomain(event.domain);
+    const gone = event.causes.includes('bmc-unreachable') ? [...event.hosts, ...members] : [...event.hosts, ...members.filter((h) => !this.fleet.runsServer(h))];
     await this.markDown(gone, { kind: 'detector', id: `domain-failed-${event.domain.kind}-${event.domain.id}-${event.epoch}` });
     const bmcGone = event.causes.includes('bmc-unreachable') ? event.hosts : [];
     await this.failure(`inc-${event.domain.kind}-${event.domain.id}-${event.epoch}`, event.domain.site, event.hosts, bmcGone, event.firstFailureAt, event.detectedAt);

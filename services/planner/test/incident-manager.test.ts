@@ -234,3 +234,21 @@ test('incident manager - the final report gives each server its detect, fence, p
   assert.match(final?.servers.find((s) => s.server === 'arm-01')?.message ?? '', /\S/, 'arm-01 says why it stayed down');
   await planner.stop();
 });
+
+test('incident manager - a failed domain takes its idle hosts down with it, whatever the cause: none is a candidate, the ledger says down', async () => {
+  const store = await freshStore();
+  const rack = fleet.racks.find((r) => fleet.hosts.some((h) => h.rack === r.id && h.role !== 'production'));
+  assert.ok(rack, 'a rack with an idle host');
+  const members = fleet.hosts.filter((h) => h.rack === rack.id);
+  const idle = members.filter((h) => h.role !== 'production').map((h) => h.id);
+  const running = members.filter((h) => serversOn([h.id]).length > 0).map((h) => h.id);
+  const planner = await testManager(store, fleet, new FakeEffects(), { actor: { stepTimeoutMs: 5_000, heartbeatTimeoutMs: 5_000 } });
+  assert.ok(idle.every((h) => planner.fleetView().candidates.includes(h)), 'idle hosts are candidates before');
+  // A switch or power loss, not a fire: the BMCs still answer, and the detector names only the hosts it heard go.
+  await planner.onDomainFailed(rackFailed(rack.id, running, 1));
+  const view = planner.fleetView();
+  assert.deepEqual(idle.filter((h) => view.candidates.includes(h)), [], 'no idle host of the failed rack is a candidate');
+  const ledger = await store.ledger.read();
+  for (const h of [...idle, ...running]) assert.deepEqual(ledger.hosts.get(h)?.status, { role: 'down' }, h);
+  await planner.stop();
+});

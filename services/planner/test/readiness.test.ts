@@ -6,7 +6,8 @@ import type { ClaimOutcome, HeartbeatWanted, IncidentEffects } from '../src/inci
 import type { FleetView, IncidentManager } from '../src/incident-manager.ts';
 import { planPlacement } from '../src/placement/index.ts';
 import { referenceScenario } from '../src/placement/testing/reference-scenario.ts';
-import { readinessReport, siteDomains, startReadiness } from '../src/readiness/index.ts';
+import { siteDomains } from '@firebreak/shared';
+import { readinessReport, startReadiness } from '../src/readiness/index.ts';
 import { referenceFleet } from '../src/readiness/testing/reference-fleet.ts';
 import { testManager, useRedis } from './fake-effects.ts';
 

@@ -1,3 +1,2 @@
-export { siteDomains, domainKey, type SiteDomains } from '../failure-domains.ts';
 export { readinessReport, readinessRun, type ReadinessInput, type ReadinessRun } from './readiness.ts';
 export { startReadiness, type ReadinessService, type ReadinessServiceOptions } from './readiness-service.ts';

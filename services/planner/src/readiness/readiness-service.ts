@@ -13,7 +13,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ReadinessReport, topics, type Bus, type FailureDomain, type Inventory, type Logger, type Responder } from '@firebreak/shared';
 import type { FleetView } from '../incident-manager.ts';
 import type { PlacementPolicy } from '../placement/index.ts';
-import { siteDomains } from '../failure-domains.ts';
+import { siteDomains } from '@firebreak/shared';
 import { readinessRun, type ReadinessInput } from './readiness.ts';
 
 export interface ReadinessServiceOptions {

@@ -7,7 +7,7 @@
 import { FirebreakError, type DomainReadiness, type FailureDomain, type Host, type Inventory, type Lun, type ReadinessReport, type Server } from '@firebreak/shared';
 import type { FleetView } from '../incident-manager.ts';
 import { planPlacement, type PlacementPolicy, type Plan } from '../placement/index.ts';
-import { siteDomains, type SiteDomains } from '../failure-domains.ts';
+import { siteDomains, type SiteDomains } from '@firebreak/shared';
 
 export interface ReadinessInput {
   inventory: Inventory;

@@ -1,9 +1,11 @@
 /**
- * A site's failure domains and their hosts, as the detector correlates them:
+ * A site's failure domains and their hosts, as the planner, readiness and the
+ * console read them (the detector's correlation should move onto this too):
  * every host is in its rack, and in its own PDU and top-of-rack switch or
  * else its rack's.
  */
-import type { FailureDomain, FailureDomainKind, Host, Inventory } from '@firebreak/shared';
+import type { FailureDomain, FailureDomainKind } from '../schemas/common.schema.ts';
+import type { Host, Inventory } from '../schemas/inventory.schema.ts';
 
 export const domainKey = (d: Pick<FailureDomain, 'kind' | 'id'>): string => `${d.kind}:${d.id}`;
 
