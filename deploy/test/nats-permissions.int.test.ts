@@ -21,6 +21,7 @@ import {
   redactConfig,
   streams,
   subjects,
+  TokenFloor,
   topics,
   type Bus,
   type Command,
@@ -194,7 +195,7 @@ test('deploy nats - only admin creates and changes the streams; the services che
   assert.equal(job.output.includes(nats.passwords.admin), false, 'the job logged its password');
 
   // Every service's start-up check now passes without any right to manage streams.
-  assert.equal((await ensureStreams(detector.jsm)).length, 4);
+  assert.equal((await ensureStreams(detector.jsm)).length, Object.values(streams).length);
 
   const executor = await as('executor');
   await refused('executor shortens FB_EVENTS', () => executor.jsm.streams.update(streams.events, { max_age: nanos(1_000) }), '$JS.API.STREAM.UPDATE.FB_EVENTS');
@@ -265,6 +266,11 @@ test('deploy nats - each service does its job under its own user', async () => {
     assert.equal(results[0]?.commandId, command.commandId);
     const stored = await planner.jsm.streams.getMessage(streams.results, { last_by_subj: subjects.result(command.incidentId, command.commandId) });
     assert.equal((JSON.parse(decoder.decode(stored.data)) as CommandResult).commandId, command.commandId);
+
+    // The planner's fencing-token floor: recorded and read back by the planner, in FB_FENCING.
+    const floor = new TokenFloor(planner);
+    await floor.record('site1', 3, 'planner-deploy-test', await floor.read('site1'));
+    assert.equal((await floor.read('site1'))?.token, 3);
 
     // Incident progress: planner → FB_EVENTS, read back by the operator.
     const progress = { ...sampleIncidentProgress(), incidentId: command.incidentId };
@@ -353,6 +359,10 @@ test('deploy nats - what a user must not do is refused', async () => {
   // Only on the kinds' subjects, where the executors' durables take them; on another, a command would sit unread.
   const noKind = subjects.command('san' as CommandKind);
   await refused('planner publishes a command of no kind', () => planner.js.publish(noKind, encoder.encode(JSON.stringify(command))), noKind);
+  // The token floor is the planner's: nobody else may lift it (and so make a deposed planner's token look current).
+  const floorSubject = subjects.plannerTokenFloor('site1');
+  await refused('executor records a token floor', () => new TokenFloor(executor).record('site1', 99, 'executor', undefined), floorSubject);
+  await refused('operator records a token floor', () => new TokenFloor(operator).record('site1', 99, 'operator', undefined), floorSubject);
   // Verdicts from the detector only, results from executors only.
   await refused('planner publishes a verdict', () => planner.publish(topics.hostFailed, sampleHostFailed()), failedSubject);
   await refused('executor publishes a verdict', () => executor.publish(topics.hostFailed, sampleHostFailed()), failedSubject);

@@ -8,6 +8,8 @@ export const streams = {
   commands: 'FB_CMDS',
   results: 'FB_RESULTS',
   deadLetters: 'FB_DLQ',
+  /** The highest fencing token each site's planner lease has handed out: a floor that survives the loss of Redis's data. */
+  fencing: 'FB_FENCING',
 } as const;
 export type StreamName = (typeof streams)[keyof typeof streams];
 
@@ -60,6 +62,9 @@ export const subjects = {
 
   deadLetter: (originalSubject: string): string => `${PREFIX}.dlq.${originalSubject}`,
   deadLettersAll: `${PREFIX}.dlq.>`,
+
+  plannerTokenFloor: (site: string): string => `${PREFIX}.fencing.planner.${assertToken(site, 'site')}`,
+  fencingAll: `${PREFIX}.fencing.>`,
 } as const;
 
 /** Which subjects each JetStream stream captures. */
@@ -68,6 +73,7 @@ export const streamSubjects: Record<StreamName, string[]> = {
   [streams.commands]: [subjects.commandsAll],
   [streams.results]: [subjects.resultsAll],
   [streams.deadLetters]: [subjects.deadLettersAll],
+  [streams.fencing]: [subjects.fencingAll],
 };
 
 export const headers = {

@@ -1,4 +1,4 @@
-import { loadServiceInventory, topics, type ServiceContext } from '@firebreak/shared';
+import { loadServiceInventory, TokenFloor, topics, type ServiceContext } from '@firebreak/shared';
 import type { PlannerConfig } from './config.ts';
 import { createBusEffects } from './effects/index.ts';
 import { IncidentManager } from './incident-manager.ts';
@@ -32,6 +32,8 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
     owner: config.SERVICE_INSTANCE_ID,
     ttlMs: config.FB_PLANNER_LEASE_MS,
     logger,
+    // Tokens rise even if Redis loses its data: the highest one is kept in JetStream too.
+    floor: new TokenFloor(bus),
     onElected: async () => {
       const effects = createBusEffects({ bus, store, logger, owner: config.SERVICE_INSTANCE_ID });
       const policy = { vcpuOvercommit: config.FB_VCPU_OVERCOMMIT, allowPreemption: config.FB_ALLOW_PREEMPTION };

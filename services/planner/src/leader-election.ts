@@ -4,7 +4,7 @@
  * so executors refuse a deposed leader's late commands.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LeaseStore, Logger } from '@firebreak/shared';
+import type { LeaseStore, Logger, TokenFloor } from '@firebreak/shared';
 import { raceAbort } from './effects/until-aborted.ts';
 
 export interface LeaderElectionOptions {
@@ -13,6 +13,8 @@ export interface LeaderElectionOptions {
   owner: string;
   ttlMs: number;
   logger: Logger;
+  /** Where the highest token handed out is kept apart from Redis; without it, tokens are as Redis hands them out. */
+  floor?: Pick<TokenFloor, 'read' | 'record'>;
   /** Called with the lease's fencing token on winning; returns how to stand down. */
   onElected(token: number): Promise<() => Promise<void>>;
 }
@@ -65,9 +67,12 @@ export class LeaderElection {
           const won = await this.bounded(() => leases.acquire(this.key, owner, ttlMs), this.interval);
           if (won.acquired) {
             this.heldUntil = sentAt + ttlMs;
-            this.token = won.token;
-            logger.info({ site: this.options.site, fencingToken: won.token }, 'elected planner for the site');
-            this.standDown = await this.options.onElected(won.token);
+            const token = await this.bounded(() => this.aboveFloor(won.token), this.confirmBy - Date.now());
+            if (token !== undefined) {
+              this.token = token;
+              logger.info({ site: this.options.site, fencingToken: token }, 'elected planner for the site');
+              this.standDown = await this.options.onElected(token);
+            }
           }
         } else if (await this.bounded(() => leases.renew(this.key, owner, ttlMs), this.confirmBy - sentAt)) {
           this.heldUntil = sentAt + ttlMs;
@@ -87,6 +92,33 @@ export class LeaderElection {
       // A leader retrying a failed renewal tries once more at the deadline rather than a full interval later.
       const wait = this.token === undefined ? this.interval : Math.min(this.interval, this.confirmBy - Date.now());
       await sleep(Math.max(0, wait), undefined, { signal: this.abort.signal }).catch(() => {});
+    }
+  }
+
+  /**
+   * The token to act with: the lease's, lifted above the highest one recorded
+   * apart from Redis (should Redis have lost its data), and recorded there
+   * before it is used. Undefined when the lease was lost meanwhile.
+   */
+  private async aboveFloor(granted: number): Promise<number | undefined> {
+    const { floor, leases, owner, site, logger } = this.options;
+    if (floor === undefined) return granted;
+    for (;;) {
+      const recorded = await floor.read(site);
+      let token: number | undefined = granted;
+      if (recorded !== undefined && granted <= recorded.token) {
+        token = await leases.raiseAbove(this.key, owner, recorded.token);
+        if (token === undefined) return undefined;
+        logger.warn({ site, granted, floor: recorded.token, fencingToken: token }, 'Redis handed out a fencing token at or below one used before (it lost its data?); raised above it');
+      }
+      try {
+        await floor.record(site, token, owner, recorded);
+        return token;
+      } catch (err) {
+        // Another planner recorded in between: read again, and stay above what it recorded.
+        if ((err as Error).name !== 'TokenFloorConflictError') throw err;
+        granted = token;
+      }
     }
   }
 

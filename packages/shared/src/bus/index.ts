@@ -2,3 +2,4 @@ export * from './bus.ts';
 export * from './connection.ts';
 export * from './streams.ts';
 export * from './trace-headers.ts';
+export * from './token-floor.ts';

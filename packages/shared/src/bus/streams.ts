@@ -1,5 +1,5 @@
 /**
- * The four JetStream streams, created or brought up to date idempotently so
+ * The JetStream streams, created or brought up to date idempotently so
  * every service can call `ensureStreams` at start-up, even several at once.
  * Where the NATS user may not manage streams (deploy/nats/nats.conf gives that
  * to one user), it checks instead that they exist as Firebreak needs them.
@@ -15,7 +15,10 @@ const DAY_MS = 24 * HOUR_MS;
 
 interface StreamPolicy {
   retention: RetentionPolicy;
+  /** 0 keeps messages for ever. */
   maxAgeMs: number;
+  /** Only the newest message of each subject is kept. */
+  lastPerSubject?: boolean;
 }
 
 const policies: Record<StreamName, StreamPolicy> = {
@@ -27,6 +30,8 @@ const policies: Record<StreamName, StreamPolicy> = {
   [streams.results]: { retention: RetentionPolicy.Limits, maxAgeMs: 7 * DAY_MS },
   // Kept long enough for a human to look after a weekend or a holiday.
   [streams.deadLetters]: { retention: RetentionPolicy.Limits, maxAgeMs: 30 * DAY_MS },
+  // One message per site, never aged out: a planner elected years later must still find it.
+  [streams.fencing]: { retention: RetentionPolicy.Limits, maxAgeMs: 0, lastPerSubject: true },
 };
 
 type FirebreakStreamConfig = Partial<StreamConfig> & { name: StreamName };
@@ -47,6 +52,7 @@ export function streamConfig(name: StreamName, options: EnsureStreamsOptions = {
     max_age: nanos(policy.maxAgeMs),
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     num_replicas: options.replicas ?? 1,
+    ...(policy.lastPerSubject === true && { max_msgs_per_subject: 1 }),
   };
 }
 

@@ -20,6 +20,7 @@ declare module 'ioredis' {
     fbLeaseRenew(lease: string, owner: string, ttlMs: number): Result<unknown, Context>;
     fbLeaseRelease(lease: string, owner: string): Result<unknown, Context>;
     fbLeaseHolder(lease: string): Result<unknown, Context>;
+    fbLeaseRaise(lease: string, counter: string, owner: string, floor: number): Result<unknown, Context>;
   }
 }
 
@@ -63,6 +64,19 @@ if not lease[1] then return nil end
 return {lease[1], tonumber(lease[2]), redis.call('PTTL', KEYS[1])}
 `;
 
+// KEYS: lease, counter. ARGV: owner, floor. The holder's token becomes more than the floor (and the counter
+// with it, so later grants stay above it). Returns the token, or -1 if the caller does not hold the lease.
+const RAISE = `
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return -1 end
+local token = tonumber(redis.call('HGET', KEYS[1], 'token'))
+local floor = tonumber(ARGV[2])
+if token > floor then return token end
+local counter = math.max(tonumber(redis.call('GET', KEYS[2]) or '0'), floor) + 1
+redis.call('SET', KEYS[2], counter)
+redis.call('HSET', KEYS[1], 'token', counter)
+return counter
+`;
+
 const AcquireReply = z.tuple([z.union([z.literal(0), z.literal(1)]), z.string(), z.number().int(), z.number().int()]);
 const FlagReply = z.union([z.literal(0), z.literal(1)]);
 const HolderReply = z.tuple([z.string(), z.number().int(), z.number().int()]).nullable();
@@ -103,6 +117,7 @@ export class LeaseStore {
     redis.defineCommand('fbLeaseRenew', { numberOfKeys: 1, lua: RENEW });
     redis.defineCommand('fbLeaseRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('fbLeaseHolder', { numberOfKeys: 1, lua: HOLDER, readOnly: true });
+    redis.defineCommand('fbLeaseRaise', { numberOfKeys: 2, lua: RAISE });
   }
 
   /** Exactly one of any number of concurrent claimers wins; the others learn who holds it. */
@@ -127,6 +142,16 @@ export class LeaseStore {
   async release(id: string, owner: string): Promise<boolean> {
     const reply = await this.redis.fbLeaseRelease(redisKeys.lease(this.namespace, id), checkOwner(owner));
     return FlagReply.parse(reply) === 1;
+  }
+
+  /**
+   * Lifts the holder's token above `floor` (a token handed out before Redis
+   * lost its data); returns the token, or undefined if the caller no longer holds the lease.
+   */
+  async raiseAbove(id: string, owner: string, floor: number): Promise<number | undefined> {
+    if (!Number.isSafeInteger(floor) || floor < 0) throw FirebreakError.permanent(`token floor must be a whole number ≥ 0, got ${floor}`);
+    const reply = z.number().int().parse(await this.redis.fbLeaseRaise(redisKeys.lease(this.namespace, id), redisKeys.fencingCounter(this.namespace, id), checkOwner(owner), floor));
+    return reply < 0 ? undefined : reply;
   }
 
   async holder(id: string): Promise<LeaseHolder | undefined> {
