@@ -4,7 +4,8 @@
  * well), so a failing test names every server and device that is wrong.
  */
 import type { Lab, LabEvent } from '@firebreak/lab';
-import type { Inventory, Server } from '@firebreak/shared';
+import type { IncidentProgress, Inventory, Server } from '@firebreak/shared';
+import { waitFor } from '@firebreak/shared/testing';
 import type { BusObserver } from './bus-observer.ts';
 
 export interface LostServer {
@@ -134,4 +135,23 @@ export function checkNoDuplicateActions(events: readonly LabEvent[]): string[] {
     if (key !== undefined) counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].filter(([, n]) => n > 1).map(([what, n]) => `${what} ${n} times`);
+}
+
+/**
+ * Waits until the incident for `dead` is in the middle of its recovery: a
+ * server past its storage step, so a fault injected now lands mid-way.
+ * Resolves with the newest progress; the error carries what was seen.
+ */
+export async function waitUntilUnderWay(observer: BusObserver, dead: readonly string[], logs: () => string): Promise<IncidentProgress[]> {
+  const latest = (): IncidentProgress[] => observer.incidentsFor(dead).flatMap((id) => observer.incidents.get(id)?.at(-1) ?? []);
+  try {
+    await waitFor(
+      'a server of the incident to be under way',
+      () => latest().some((p) => p.phase === 'recovering' && p.servers.some((s) => s.step !== 'pending' && s.step !== 'storage')),
+      90_000,
+    );
+  } catch {
+    throw new Error(`the incident never got under way: ${JSON.stringify(latest())}\n${logs()}`);
+  }
+  return latest();
 }

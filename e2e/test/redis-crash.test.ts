@@ -8,8 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createStore } from '@firebreak/shared';
-import { waitFor } from '@firebreak/shared/testing';
-import { checkFencedBeforeGrant, checkNoDuplicateActions, checkServersRunElsewhere, eventsSince, serversOn } from '../src/recovery-checks.ts';
+import { checkFencedBeforeGrant, checkNoDuplicateActions, checkServersRunElsewhere, eventsSince, serversOn, waitUntilUnderWay } from '../src/recovery-checks.ts';
 import { startSystem, type RunningSystem } from '../src/system.ts';
 
 /** Tokens planners logged on winning the site's lease, in the order they won. */
@@ -27,13 +26,8 @@ async function crashRedisMidRecovery(system: RunningSystem, t: { diagnostic(mess
   const burnedAt = Date.now();
   const dead = lab.faults.burnRack('r2');
   const lost = serversOn(lab.inventory, dead);
-  const latest = () => observer.incidentsFor(dead).flatMap((id) => observer.incidents.get(id)?.at(-1) ?? []);
-  await waitFor(
-    'a server of the incident to be under way',
-    () => latest().some((p) => p.phase === 'recovering' && p.servers.some((s) => s.step !== 'pending' && s.step !== 'storage')),
-    90_000,
-  ).catch(() => assert.fail(`the incident never got under way: ${JSON.stringify(latest())}\n${system.logs()}`));
-  t.diagnostic(`killing redis at ${JSON.stringify(latest()[0]?.servers.map((s) => `${s.server}:${s.step}`))}`);
+  const underWay = await waitUntilUnderWay(observer, dead, () => system.logs());
+  t.diagnostic(`killing redis at ${JSON.stringify(underWay[0]?.servers.map((s) => `${s.server}:${s.step}`))}`);
   await system.crashRedis(1_500);
 
   const final = await observer

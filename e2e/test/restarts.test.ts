@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { waitFor } from '@firebreak/shared/testing';
-import { checkFencedBeforeGrant, checkNoDuplicateActions, checkServersRunElsewhere, eventsSince, serversOn } from '../src/recovery-checks.ts';
+import { checkFencedBeforeGrant, checkNoDuplicateActions, checkServersRunElsewhere, eventsSince, serversOn, waitUntilUnderWay } from '../src/recovery-checks.ts';
 import { startSystem, type RunningSystem } from '../src/system.ts';
 
 let system: RunningSystem;
@@ -25,13 +24,8 @@ test('killing the planner and an executor mid-incident still ends in full recove
   const dead = lab.faults.burnRack('r2');
   const lost = serversOn(lab.inventory, dead);
 
-  const latest = () => observer.incidentsFor(dead).flatMap((id) => observer.incidents.get(id)?.at(-1) ?? []);
-  await waitFor(
-    'a server of the incident to be under way',
-    () => latest().some((p) => p.phase === 'recovering' && p.servers.some((s) => s.step !== 'pending' && s.step !== 'storage')),
-    90_000,
-  ).catch(() => assert.fail(`the incident never got under way: ${JSON.stringify(latest())}\n${system.logs()}`));
-  const killedAt = latest()[0];
+  const underWay = await waitUntilUnderWay(observer, dead, () => system.logs());
+  const killedAt = underWay[0];
   await Promise.all([system.services.get('planner')?.kill(), system.services.get('executor-1')?.kill()]);
   t.diagnostic(`killed planner and executor-1 at ${JSON.stringify(killedAt?.servers.map((s) => `${s.server}:${s.step}`))}`);
 

@@ -33,23 +33,29 @@ export function ledgerSeedOf(inventory: Inventory, at: number): LedgerSeed {
 
 /** Where the ledger and a (re-imported) inventory disagree, one line each; the ledger stays as it is. */
 export function ledgerDifferences(seed: LedgerSeed, ledger: LedgerState): string[] {
+  return [
+    ...differences('server', seed.servers, ledger.servers, (e) => e.placement),
+    ...differences('host', seed.hosts, ledger.hosts, (e) => e.status),
+  ];
+}
+
+function differences<T, E extends { since: number; why: { kind: string; id: string } }>(
+  what: 'server' | 'host',
+  seeded: ReadonlyMap<string, T>,
+  recorded: ReadonlyMap<string, E>,
+  valueOf: (entry: E) => unknown,
+): string[] {
   const lines: string[] = [];
-  const describe = (value: unknown): string => JSON.stringify(value);
-  for (const [id, placement] of seed.servers) {
-    const entry = ledger.servers.get(id);
-    if (entry === undefined) lines.push(`server ${id}: new, added to the ledger as ${describe(placement)}`);
-    else if (describe(entry.placement) !== describe(placement)) {
-      lines.push(`server ${id}: the inventory says ${describe(placement)}, the ledger ${describe(entry.placement)} since ${new Date(entry.since).toISOString()} (${entry.why.kind} ${entry.why.id}); the ledger is kept`);
+  for (const [id, value] of seeded) {
+    const entry = recorded.get(id);
+    if (entry === undefined) lines.push(`${what} ${id}: new, added to the ledger as ${JSON.stringify(value)}`);
+    else if (JSON.stringify(valueOf(entry)) !== JSON.stringify(value)) {
+      lines.push(
+        `${what} ${id}: the inventory says ${JSON.stringify(value)}, the ledger ${JSON.stringify(valueOf(entry))} ` +
+          `since ${new Date(entry.since).toISOString()} (${entry.why.kind} ${entry.why.id}); the ledger is kept`,
+      );
     }
   }
-  for (const id of ledger.servers.keys()) if (!seed.servers.has(id)) lines.push(`server ${id}: in the ledger but no longer in the inventory`);
-  for (const [id, status] of seed.hosts) {
-    const entry = ledger.hosts.get(id);
-    if (entry === undefined) lines.push(`host ${id}: new, added to the ledger as ${describe(status)}`);
-    else if (describe(entry.status) !== describe(status)) {
-      lines.push(`host ${id}: the inventory says ${describe(status)}, the ledger ${describe(entry.status)} since ${new Date(entry.since).toISOString()} (${entry.why.kind} ${entry.why.id}); the ledger is kept`);
-    }
-  }
-  for (const id of ledger.hosts.keys()) if (!seed.hosts.has(id)) lines.push(`host ${id}: in the ledger but no longer in the inventory`);
+  for (const id of recorded.keys()) if (!seeded.has(id)) lines.push(`${what} ${id}: in the ledger but no longer in the inventory`);
   return lines;
 }
