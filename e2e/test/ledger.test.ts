@@ -42,9 +42,10 @@ let firstServer = '';
 
 test('a planner that takes over after an incident never gives a host that carries a recovered server to another server', { timeout: 240_000 }, async () => {
   const { lab, observer } = system;
-  const [lostA] = serversOn(lab.inventory, ['r1-h01']);
-  assert.ok(lostA, 'r1-h01 runs a server');
-  const placedA = await killAndRecover('r1-h01', [lostA]);
+  // Bare-metal-only servers: each must get a whole host, so a host given twice would be caught.
+  const [lostA] = serversOn(lab.inventory, ['r1-h06']);
+  assert.ok(lostA?.server.bareMetalOnly, 'r1-h06 runs a bare-metal-only server');
+  const placedA = await killAndRecover('r1-h06', [lostA]);
   firstServer = lostA.server.id;
   firstHome = placedA.get(firstServer) ?? '';
 
@@ -56,16 +57,16 @@ test('a planner that takes over after an incident never gives a host that carrie
   const homeStatus = (await store.ledger.host(firstHome))?.status;
   if (asVm) assert.ok(homeStatus?.role === 'hypervisor' && homeStatus.servers.includes(firstServer), JSON.stringify(homeStatus));
   else assert.deepEqual(homeStatus, { role: 'home', server: firstServer });
-  assert.deepEqual((await store.ledger.host('r1-h01'))?.status, { role: 'down' });
+  assert.deepEqual((await store.ledger.host('r1-h06'))?.status, { role: 'down' });
 
   // Handover: the planner that did it is gone; a new one reads the ledger, not the inventory.
   await system.services.get('planner')?.kill();
   const planner2 = system.startService('planner', 'planner-2');
   await planner2.waitForLog((l) => l.includes('planning for the site'), 60_000);
 
-  const [lostB] = serversOn(lab.inventory, ['r3-h01']);
-  assert.ok(lostB, 'r3-h01 runs a server');
-  const placedB = await killAndRecover('r3-h01', [lostB]);
+  const [lostB] = serversOn(lab.inventory, ['r3-h05']);
+  assert.ok(lostB?.server.bareMetalOnly, 'r3-h05 runs a bare-metal-only server');
+  const placedB = await killAndRecover('r3-h05', [lostB]);
   // Beside it as another VM on the same hypervisor is fine; on bare metal, over it, never.
   const placedOnFirst = placedB.get(lostB.server.id) === firstHome;
   assert.ok(!placedOnFirst || (await store.ledger.server(lostB.server.id))?.placement.state === 'vm', `${lostB.server.id} was put on ${firstHome}, which runs ${firstServer}`);
@@ -73,7 +74,7 @@ test('a planner that takes over after an incident never gives a host that carrie
   const since = Date.now();
   await waitFor(`${firstServer} to heartbeat again from ${firstHome}`, () => (observer.serverHeartbeats.get(firstServer)?.at ?? 0) > since, 10_000);
   assert.equal(observer.serverHeartbeats.get(firstServer)?.host, firstHome);
-  assert.deepEqual(await checkServersRunElsewhere(lab, observer, system.bootUrl, [lostA], ['r1-h01'], since), []);
+  assert.deepEqual(await checkServersRunElsewhere(lab, observer, system.bootUrl, [lostA], ['r1-h06'], since), []);
 });
 
 test('a recovered server whose new host fails is recovered again, on a third host', { timeout: 240_000 }, async () => {
@@ -82,13 +83,13 @@ test('a recovered server whose new host fails is recovered again, on a third hos
   assert.ok(server);
   const placed = await killAndRecover(firstHome, [{ server, formerHost: firstHome }]);
   const third = placed.get(firstServer);
-  assert.ok(third !== undefined && third !== firstHome && third !== 'r1-h01', `${firstServer} now on ${third}`);
+  assert.ok(third !== undefined && third !== firstHome && third !== 'r1-h06', `${firstServer} now on ${third}`);
   const placement = (await store.ledger.server(firstServer))?.placement;
   assert.deepEqual(placement, system.lab.world.runsHypervisor(third) ? { state: 'vm', hypervisor: third } : { state: 'bare-metal', host: third });
   const history = await store.ledger.history('server', firstServer);
   assert.deepEqual(
     history.map(({ placement: p }) => (p?.state === 'bare-metal' ? p.host : p?.state === 'vm' ? p.hypervisor : p?.state)),
-    ['r1-h01', 'down', firstHome, 'down', third],
+    ['r1-h06', 'down', firstHome, 'down', third],
     'its history: home, down, recovered, down, recovered again',
   );
   assert.deepEqual(checkNoDuplicateActions(eventsSince(system.lab, 0)), []);

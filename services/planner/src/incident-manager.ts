@@ -232,14 +232,15 @@ export class IncidentManager {
     this.open.set(id, entry);
     actor.subscribe({
       next: (snapshot) => {
+        const report = snapshot.status === 'done' ? serverTimings(snapshot.context, this.rtoTargets) : undefined;
+        // Progress goes out once the state behind it is saved: whoever reads "recovered" finds the ledger saying where.
         entry.saving = entry.saving
           .then(() => this.persist(id, entry))
           .catch((err: unknown) => {
             entry.unsaved = true;
             this.options.logger.error({ incidentId: id, err }, 'could not persist the incident and its ledger changes; saving again on the next transition or event');
-          });
-        const report = snapshot.status === 'done' ? serverTimings(snapshot.context, this.rtoTargets) : undefined;
-        this.progress(entry, String(snapshot.value), snapshot.context, report);
+          })
+          .then(() => this.progress(entry, String(snapshot.value), snapshot.context, report));
         if (report) {
           const context = snapshot.context;
           void entry.saving.then(() => this.finish(id, context, String(snapshot.value), report));
