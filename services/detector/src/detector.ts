@@ -3,7 +3,9 @@
  * It never acts on hardware. A silent host is asked about over its BMC before
  * any verdict: on and healthy means isolated (`host.suspect`, no failover);
  * off, critical or unreachable means failed, and failures that land together
- * in one failure domain are reported as one `domain.failed`.
+ * in one failure domain are reported as one `domain.failed`. While its own
+ * connection to NATS is down it hears no host, so it judges no silence
+ * (issue #15): a NATS outage must not read as the whole fleet dying.
  */
 import { subjects, type Bus, type Evidence, type FailureCause, type Inventory, type Logger } from '@firebreak/shared';
 import { classify, type BmcEvidence, BmcProber } from './bmc/bmc-prober.ts';
@@ -11,6 +13,7 @@ import { BmcHealthPoller } from './bmc/health-poller.ts';
 import { Correlator, type FailureCandidate } from './correlation/correlator.ts';
 import { buildDomainMap } from './correlation/failure-domains.ts';
 import { mateMayFail, maxHoldMs } from './correlation/mate-may-fail.ts';
+import { watchConnection } from './connection-watch.ts';
 import { HeartbeatTracker, type ExpiredInfo, type HeartbeatMode } from './heartbeat/heartbeat-tracker.ts';
 import { DetectorMetrics } from './metrics.ts';
 import { LinkState } from './snmp/link-state.ts';
@@ -177,6 +180,9 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
     return Number.isNaN(at) ? null : at;
   };
 
+  /** Date.now() when silence was last judged again after a NATS outage. */
+  let listeningSince = 0;
+
   // Callbacks above refer to the tracker; they run only after start().
   const tracker = new HeartbeatTracker(
     inventory.hosts.map((h) => ({ id: h.id, site: h.site, rack: h.rack })),
@@ -193,8 +199,15 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
           return;
         }
         clearTimeout(doubt.recoverTimer);
-        doubt.recoverTimer = setTimeout(() => {
+        const resumedAt = Date.now();
+        const confirm = (): void => {
           if (doubts.get(info.host) !== doubt || tracker.isExpired(info.host)) return;
+          // Staying up counts only while a fall could have been heard.
+          const upForMs = tracker.isDeaf() ? 0 : Date.now() - Math.max(resumedAt, listeningSince);
+          if (upForMs < options.recoverHoldMs) {
+            doubt.recoverTimer = setTimeout(confirm, options.recoverHoldMs - upForMs);
+            return;
+          }
           doubts.delete(info.host);
           const host = hostsById.get(info.host);
           if (!host) return;
@@ -208,7 +221,12 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
             server: info.server,
             downForMs: Math.max(0, Date.now() - doubt.since),
           });
-        }, options.recoverHoldMs);
+        };
+        doubt.recoverTimer = setTimeout(confirm, options.recoverHoldMs);
+      },
+      onHearing: (info) => {
+        listeningSince = Date.now();
+        logger.info(info, 'resumed judging heartbeat silence: NATS is back; every host has a full horizon to be heard');
       },
       onUnknownHost: (subject) => logger.warn({ subject }, 'heartbeat from a host not in the inventory; counted and ignored'),
     },
@@ -217,6 +235,13 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
   tracker.expect(expected);
   tracker.start();
   metrics.observe(() => tracker.stats());
+  const connection = watchConnection(bus.nc, {
+    disconnected: () => {
+      if (!tracker.isDeaf()) logger.warn({ armed: tracker.stats().armed }, 'stopped judging heartbeat silence: NATS is disconnected, so no host can be heard');
+      tracker.deafen();
+    },
+    reconnected: () => tracker.reconnected(),
+  });
 
   const sub = bus.nc.subscribe(subjects.heartbeatAll, { callback: (_err, msg) => void tracker.observe(msg.subject, msg.data) });
 
@@ -265,9 +290,10 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
 
   return {
     trapPort: traps?.port,
-    stats: () => ({ heartbeats: tracker.stats(), traps: traps?.stats(), bmcPoll: poller?.stats(), doubts: doubts.size, verdictsWaiting: verdicts.waiting }),
+    stats: () => ({ heartbeats: tracker.stats(), deaf: tracker.isDeaf(), traps: traps?.stats(), bmcPoll: poller?.stats(), doubts: doubts.size, verdictsWaiting: verdicts.waiting }),
     stop: async () => {
       sub.unsubscribe();
+      connection.stop();
       tracker.stop();
       await poller?.stop();
       correlator.stop();

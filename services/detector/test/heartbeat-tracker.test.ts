@@ -6,6 +6,7 @@ import {
   HeartbeatTracker,
   defaultHeartbeatMode,
   type ExpiredInfo,
+  type HearingInfo,
   type HeartbeatMode,
   type ResumedInfo,
   type TrackedHost,
@@ -43,6 +44,7 @@ class Harness {
   constructor(
     readonly hosts: TrackedHost[],
     mode: HeartbeatMode = defaultHeartbeatMode,
+    onHearing?: (info: HearingInfo) => void,
   ) {
     this.tracker = new HeartbeatTracker(hosts, {
       mode,
@@ -50,6 +52,7 @@ class Harness {
       slotMs: SLOT_MS,
       onExpired: (info) => this.expired.push(info),
       onResumed: (info) => this.resumed.push(info),
+      ...(onHearing && { onHearing }),
       onUnknownHost: (subject) => this.unknownSubjects.push(subject),
     });
   }
@@ -386,4 +389,148 @@ test('detector heartbeat-tracker - serverOf is the last server heard: a hypervis
   assert.equal(h.tracker.serverOf(hypervisor.id), null);
   h.advanceTo(T0 + 10_000);
   assert.deepEqual(h.expired.map((e) => e.host).sort(), [drillHost.id, idle.id], 'a disarmed host does not expire');
+});
+
+test('detector heartbeat-tracker - deaf (NATS down): nobody expires; after the reconnect each host has a full horizon from the first heartbeat, and one that died meanwhile expires one horizon later', () => {
+  const [a, b, dead] = makeHosts(1, 3) as [TrackedHost, TrackedHost, TrackedHost];
+  const hearing: HearingInfo[] = [];
+  const h = new Harness([a, b, dead], defaultHeartbeatMode, (info) => hearing.push(info));
+  for (let t = 0; t <= 2_000; t += 1_000) {
+    h.advanceTo(T0 + t);
+    for (const host of [a, b, dead]) h.beat(host);
+  }
+  h.advanceTo(T0 + 2_500);
+  h.tracker.deafen();
+  assert.equal(h.tracker.isDeaf(), true);
+  h.advanceTo(T0 + 20_000);
+  assert.equal(h.expired.length, 0, 'silence while deaf is not evidence');
+  h.tracker.reconnected();
+  h.advanceTo(T0 + 21_000);
+  assert.equal(h.expired.length, 0, 'reconnected, but the hosts are not back on the bus yet');
+  assert.equal(h.tracker.isDeaf(), true);
+  h.advanceTo(T0 + 21_500);
+  h.beat(a);
+  assert.equal(h.tracker.isDeaf(), false);
+  assert.deepEqual(hearing, [{ deafForMs: 19_000, resumedBy: 'heartbeat', graceMs: 3_000 }]);
+  // b's agent reconnects later than a's, well within the horizon; dead never does.
+  for (let t = 22_000; t <= 30_000; t += 1_000) {
+    h.advanceTo(T0 + t);
+    h.beat(a);
+    h.beat(b);
+    if (t === 24_000) assert.equal(h.expired.length, 0, 'the dead host still has its grace');
+  }
+  assert.deepEqual(
+    h.expired.map((e) => ({ host: e.host, lastHeartbeatAt: e.lastHeartbeatAt })),
+    [{ host: dead.id, lastHeartbeatAt: T0 + 2_000 }],
+  );
+  const expiredAt = (h.expired[0] as ExpiredInfo).receivedAt + (h.expired[0] as ExpiredInfo).silenceMs;
+  assert.ok(expiredAt >= T0 + 24_500 && expiredAt <= T0 + 24_500 + SLOT_MS, `expired ${expiredAt - T0} ms after T0, not a horizon after hearing resumed`);
+  assert.deepEqual(h.resumed, [], 'a and b never expired');
+});
+
+test('detector heartbeat-tracker - reconnected but nothing heard: silence is judged again one horizon later, and silent hosts expire a horizon after that', () => {
+  const [a, b] = makeHosts(1, 2) as [TrackedHost, TrackedHost];
+  const hearing: HearingInfo[] = [];
+  const h = new Harness([a, b], defaultHeartbeatMode, (info) => hearing.push(info));
+  h.beat(a);
+  h.beat(b);
+  h.advanceTo(T0 + 500);
+  h.tracker.deafen();
+  h.advanceTo(T0 + 5_000);
+  h.tracker.reconnected();
+  h.advanceTo(T0 + 7_990);
+  assert.equal(h.tracker.isDeaf(), true);
+  h.advanceTo(T0 + 8_000);
+  assert.deepEqual(hearing, [{ deafForMs: 7_500, resumedBy: 'timeout', graceMs: 3_000 }]);
+  h.advanceTo(T0 + 10_990);
+  assert.equal(h.expired.length, 0);
+  h.advanceTo(T0 + 11_000 + SLOT_MS);
+  assert.deepEqual(h.expired.map((e) => e.host).sort(), [a.id, b.id]);
+});
+
+test('detector heartbeat-tracker - a reconnect that fails again keeps the tracker deaf, counted from the first disconnect', () => {
+  const [a, b] = makeHosts(1, 2) as [TrackedHost, TrackedHost];
+  const hearing: HearingInfo[] = [];
+  const h = new Harness([a, b], defaultHeartbeatMode, (info) => hearing.push(info));
+  h.beat(a);
+  h.beat(b);
+  h.advanceTo(T0 + 1_000);
+  h.tracker.deafen();
+  h.advanceTo(T0 + 2_000);
+  h.tracker.reconnected();
+  h.advanceTo(T0 + 2_100);
+  h.tracker.deafen();
+  h.advanceTo(T0 + 30_000);
+  assert.deepEqual([h.expired, hearing], [[], []], 'no timeout runs from a reconnect that was lost again');
+  h.tracker.reconnected();
+  h.beat(b);
+  assert.deepEqual(hearing, [{ deafForMs: 29_000, resumedBy: 'heartbeat', graceMs: 3_000 }]);
+  for (let t = 31_000; t <= 33_000; t += 1_000) {
+    h.advanceTo(T0 + t - 1);
+    assert.equal(h.expired.length, 0);
+    h.advanceTo(T0 + t);
+    h.beat(b);
+  }
+  h.advanceTo(T0 + 33_000 + SLOT_MS);
+  assert.deepEqual(h.expired.map((e) => e.host), [a.id], 'a horizon after hearing resumed');
+});
+
+test('detector heartbeat-tracker - silenceMs does not count time spent deaf', () => {
+  const [a, b] = makeHosts(1, 2) as [TrackedHost, TrackedHost];
+  const h = new Harness([a, b]);
+  h.beat(a);
+  h.beat(b);
+  h.advanceTo(T0 + 1_000);
+  h.tracker.deafen();
+  h.advanceTo(T0 + 9_000);
+  assert.equal(h.tracker.silenceMs(a.id), 1_000, 'frozen while deaf');
+  h.tracker.reconnected();
+  h.advanceTo(T0 + 9_200);
+  h.beat(b);
+  h.advanceTo(T0 + 9_700);
+  assert.equal(h.tracker.silenceMs(a.id), 500, 'counted again from when hearing resumed');
+  assert.equal(h.tracker.silenceMs(b.id), 500);
+});
+
+test('detector heartbeat-tracker - a host expired before the outage stays expired through it and resumes on its next beat', () => {
+  const [a, dead] = makeHosts(1, 2) as [TrackedHost, TrackedHost];
+  const h = new Harness([a, dead]);
+  h.beat(a);
+  h.beat(dead);
+  for (let t = 1_000; t <= 4_000; t += 1_000) {
+    h.advanceTo(T0 + t);
+    h.beat(a);
+  }
+  assert.deepEqual(h.expired.map((e) => e.host), [dead.id]);
+  h.tracker.deafen();
+  h.advanceTo(T0 + 8_000);
+  h.tracker.reconnected();
+  assert.equal(h.tracker.isExpired(dead.id), true);
+  h.advanceTo(T0 + 8_100);
+  h.beat(dead);
+  assert.equal(h.tracker.isDeaf(), false);
+  assert.deepEqual(h.resumed.map((r) => [r.host, r.downForMs]), [[dead.id, 8_100]]);
+  assert.equal(h.tracker.stats().expired, 0);
+});
+
+test('detector heartbeat-tracker - phi: a gap the tracker was deaf for is not an inter-arrival time', () => {
+  const [host] = makeHosts(1, 1) as [TrackedHost];
+  const h = new Harness([host], PHI);
+  for (let t = 0; t <= 30_000; t += 1_000) {
+    h.advanceTo(T0 + t);
+    h.beat(host);
+  }
+  h.advanceTo(T0 + 30_100);
+  h.tracker.deafen();
+  h.advanceTo(T0 + 34_900);
+  h.tracker.reconnected();
+  for (let t = 35_000; t <= 40_000; t += 1_000) {
+    h.advanceTo(T0 + t);
+    h.beat(host);
+  }
+  h.advanceTo(T0 + 50_000);
+  assert.equal(h.expired.length, 1);
+  // With the 5 s gap taken as a sample the deviation would be ~700 ms and the deadline ~4 s.
+  const silence = (h.expired[0] as ExpiredInfo).silenceMs;
+  assert.ok(silence > 1_400 && silence < 1_700, `silence ${silence}`);
 });

@@ -15,7 +15,7 @@ export interface MateState {
   armed: boolean;
   /** The detector's doubt about it, if any. */
   doubt: 'probing' | 'pending' | 'failed' | 'suspect' | undefined;
-  /** Since its last heartbeat arrived. */
+  /** Since its last heartbeat arrived, counting only time the detector could hear it (see HeartbeatTracker.silenceMs). */
   silenceMs: number;
 }
 

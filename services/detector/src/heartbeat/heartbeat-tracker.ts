@@ -8,6 +8,10 @@
  * A host is armed by its first valid heartbeat (a powered-off spare never
  * expires), or from the start when it is expected to run (see `expect`),
  * expires once per outage, and resumes on its next fresh heartbeat.
+ *
+ * Silence counts only while the tracker can hear: heartbeats are core NATS
+ * messages, so while the detector's own connection is down every host is
+ * silent to it, whatever the host is doing (see `deafen` and `reconnected`).
  */
 import { subjects } from '@firebreak/shared';
 import { ExpiryWheel } from './expiry-wheel.ts';
@@ -51,6 +55,15 @@ export interface ResumedInfo {
   server: string | null;
 }
 
+export interface HearingInfo {
+  /** From losing the connection to judging silence again. */
+  deafForMs: number;
+  /** `heartbeat`: one arrived after the reconnect; `timeout`: none did within a horizon of it. */
+  resumedBy: 'heartbeat' | 'timeout';
+  /** Silence every armed host is now allowed before it expires: one full expiry horizon. */
+  graceMs: number;
+}
+
 export interface HeartbeatTrackerOptions {
   mode: HeartbeatMode;
   /**
@@ -63,6 +76,8 @@ export interface HeartbeatTrackerOptions {
   slotMs?: number;
   onExpired(info: ExpiredInfo): void;
   onResumed(info: ResumedInfo): void;
+  /** Silence is judged again after the tracker was deaf. */
+  onHearing?(info: HearingInfo): void;
   /** Called once per distinct unknown subject (up to a bound, against floods). */
   onUnknownHost?(subject: string): void;
 }
@@ -117,6 +132,12 @@ export class HeartbeatTracker {
   private timer: NodeJS.Timeout | undefined;
   /** The time the running tick expires hosts at. */
   private tickNow = 0;
+  /** When the connection was lost; NaN while silence is judged. */
+  private deafSince = Number.NaN;
+  /** When the connection came back, while no heartbeat has yet been heard on it; NaN otherwise. */
+  private reconnectedAt = Number.NaN;
+  /** Since when silence has been judged without a break. */
+  private listeningSince = Number.NEGATIVE_INFINITY;
   private armed = 0;
   private expired = 0;
   private heartbeats = 0;
@@ -184,6 +205,8 @@ export class HeartbeatTracker {
     }
     this.heartbeats++;
     const now = this.clock();
+    // The hosts' own connections come back at their own pace: the first heartbeat says they are.
+    if (!Number.isNaN(this.reconnectedAt)) this.hear(now, 'heartbeat');
     const previous = this.receivedAt[i] as number;
     this.receivedAt[i] = now;
     this.sentAt[i] = beat.sentAt;
@@ -194,9 +217,11 @@ export class HeartbeatTracker {
     // beats (no server) interleave with its VMs' and must not hide them.
     // Keep the string already held when it is unchanged, so steady hosts retain nothing new.
     if (server !== null && this.servers[i] !== server) this.servers[i] = server;
-    // Only a gap between two beats of one live stretch is an inter-arrival time; an outage is not.
-    // An expected host's first beat ends a wait, not an interval.
-    if (this.phi !== undefined && state === ALIVE && heardBefore) this.phi.observe(i, now - previous);
+    // Only a gap between two beats of one live stretch is an inter-arrival time; an outage is not,
+    // nor a gap the tracker was deaf for. An expected host's first beat ends a wait, not an interval.
+    if (this.phi !== undefined && state === ALIVE && heardBefore && previous >= this.listeningSince && !this.isDeaf()) {
+      this.phi.observe(i, now - previous);
+    }
     this.wheel.schedule(i, now + this.timeoutMs(i));
     if (state === ALIVE) return 'ok';
     this.state[i] = ALIVE;
@@ -243,10 +268,43 @@ export class HeartbeatTracker {
     this.wheel.cancel(i);
   }
 
-  /** Expires every host whose deadline is ≤ now. start() calls it every slotMs. */
+  /** Expires every host whose deadline is ≤ now, unless deaf. start() calls it every slotMs. */
   tick(now: number = this.clock()): void {
     this.tickNow = now;
+    if (this.isDeaf()) {
+      // Reconnected, yet nobody speaks: after a horizon, silence is taken at its word again.
+      if (Number.isNaN(this.reconnectedAt) || now < this.reconnectedAt + this.horizonMs) return;
+      this.hear(now, 'timeout');
+    }
     this.wheel.advance(now, this.expire);
+  }
+
+  /**
+   * The tracker can no longer hear heartbeats: the detector's connection to
+   * NATS is down, so every host is silent to it, alive or not. No host
+   * expires until heartbeats are heard again; hosts that expired before stay
+   * expired. Calling it again while deaf (a failed reconnect) changes nothing
+   * but cancels a pending `reconnected`.
+   */
+  deafen(now: number = this.clock()): void {
+    this.reconnectedAt = Number.NaN;
+    if (!this.isDeaf()) this.deafSince = now;
+  }
+
+  /**
+   * The connection is back. Silence is judged again from the first heartbeat
+   * that arrives (the hosts' connections come back after the detector's, each
+   * at its own pace) or, if none does, one expiry horizon from now. From then
+   * every armed host has a full horizon to be heard before it can expire, so
+   * a host that died during the outage expires one horizon later.
+   */
+  reconnected(now: number = this.clock()): void {
+    if (this.isDeaf() && Number.isNaN(this.reconnectedAt)) this.reconnectedAt = now;
+  }
+
+  /** True from `deafen` until silence is judged again. */
+  isDeaf(): boolean {
+    return !Number.isNaN(this.deafSince);
   }
 
   start(): void {
@@ -261,11 +319,17 @@ export class HeartbeatTracker {
     this.timer = undefined;
   }
 
-  /** Milliseconds since the host's last heartbeat arrived; Infinity if it never did (or is unknown). */
+  /**
+   * Milliseconds the tracker has listened for the host without hearing it:
+   * since its last heartbeat arrived or, when later, since silence was judged
+   * again after a deaf spell, which does not count; Infinity if it never
+   * beat (or is unknown).
+   */
   silenceMs(hostId: string, now: number = this.clock()): number {
     const i = this.byId.get(hostId);
     if (i === undefined || this.state[i] === IDLE) return Number.POSITIVE_INFINITY;
-    return now - (this.receivedAt[i] as number);
+    const heardFrom = Math.max(this.receivedAt[i] as number, this.listeningSince);
+    return Math.max(0, (this.isDeaf() ? this.deafSince : now) - heardFrom);
   }
 
   /** The host's own sentAt of its last accepted heartbeat; NaN if it never sent one (or is unknown, or only expected). */
@@ -303,6 +367,20 @@ export class HeartbeatTracker {
       invalid: this.invalid,
       unknownSubjects: this.unknownSeen.size,
     };
+  }
+
+  /** Ends a deaf spell: every armed host gets a full horizon from now. */
+  private hear(now: number, resumedBy: HearingInfo['resumedBy']): void {
+    const deafForMs = Math.max(0, Math.round(now - this.deafSince));
+    this.deafSince = Number.NaN;
+    this.reconnectedAt = Number.NaN;
+    this.listeningSince = now;
+    const grace = now + this.horizonMs;
+    for (let i = 0; i < this.hosts.length; i++) {
+      // Expired hosts stay so; an expected host's longer first wait is kept.
+      if (this.state[i] === ALIVE && !(this.wheel.deadlineOf(i) >= grace)) this.wheel.schedule(i, grace);
+    }
+    this.options.onHearing?.({ deafForMs, resumedBy, graceMs: this.horizonMs });
   }
 
   private timeoutMs(i: number): number {
