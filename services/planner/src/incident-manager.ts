@@ -131,6 +131,11 @@ export class IncidentManager {
 
   /** Resolves once the incident (or the join) it opens is saved. */
   async onHostFailed(event: HostFailed): Promise<void> {
+    // A host an open incident is provisioning goes quiet while it reboots: that incident judges it (a dead target is re-planned).
+    if (this.claimedByOpenIncident(event.host)) {
+      this.options.logger.info({ host: event.host, cause: event.cause }, 'failure verdict for a host an open incident is provisioning; left to that incident');
+      return;
+    }
     // An idle host whose BMC answers is usable (the detector may just have seen a spare powered off); a power-on will tell.
     const idleWithLiveBmc = event.evidence.bmc?.reachable === true && !this.fleet.runsServer(event.host);
     if (!idleWithLiveBmc) await this.markDown([event.host], { kind: 'detector', id: `host-failed-${event.host}-${event.epoch}` });
@@ -271,6 +276,10 @@ export class IncidentManager {
     const saved = this.persist(id, entry);
     entry.saving = saved.catch(() => {});
     await saved;
+  }
+
+  private claimedByOpenIncident(host: string): boolean {
+    return [...this.open.values()].some((o) => o.actor.getSnapshot().context.claimed.includes(host));
   }
 
   private markDown(hosts: readonly string[], why: LedgerCause): Promise<void> {

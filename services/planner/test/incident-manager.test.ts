@@ -252,3 +252,31 @@ test('incident manager - a failed domain takes its idle hosts down with it, what
   for (const h of [...idle, ...running]) assert.deepEqual(ledger.hosts.get(h)?.status, { role: 'down' }, h);
   await planner.stop();
 });
+
+test('incident manager - a host an open incident is provisioning, reported failed while it reboots, is left to that incident', async () => {
+  const store = await freshStore();
+  const effects = new FakeEffects();
+  const storage = gate();
+  effects.answer = async (c) => {
+    if (c.kind === 'storage' && c.action === 'grant') await storage.wait();
+    return succeeded;
+  };
+  const closed: string[] = [];
+  const planner = await testManager(store, fleet, effects, { input: { retryBaseMs: 1 }, onIncidentClosed: (id, outcome) => void closed.push(`${id} ${outcome}`) });
+  await planner.onHostFailed(hostFailed('r9-h01', 1));
+  const context = () => planner.incidents().get('inc-r9-h01-1')?.getSnapshot().context;
+  await waitFor('the incident to claim its host', () => (context()?.claimed.length ?? 0) > 0);
+  const [target] = context()?.claimed ?? [];
+  assert.ok(target);
+  // Its BMC is slow to answer while it is reprovisioned: the detector calls it failed.
+  await planner.onHostFailed(HostFailed.parse({ host: target, site: 'dc1', rack: target.split('-')[0], epoch: 5, cause: 'bmc-unreachable', detectedAt: 20, detector: 'test', evidence: { bmc: { reachable: false } } }));
+  assert.deepEqual([...planner.incidents().keys()], ['inc-r9-h01-1'], 'no incident of its own');
+  assert.notDeepEqual((await store.ledger.host(target))?.status, { role: 'down' }, 'not marked down under the incident');
+  storage.open();
+  await waitFor('the incident to close', () => closed.length === 1, 10_000);
+  assert.deepEqual(closed, ['inc-r9-h01-1 recovered']);
+  const [server] = serversOn(['r9-h01']);
+  assert.ok(server);
+  assert.deepEqual((await store.ledger.host(target))?.status, { role: 'home', server });
+  await planner.stop();
+});
