@@ -10,18 +10,25 @@ export interface CrossCheckProblem {
 
 type Report = (path: Path, message: string) => void;
 
+/** The first holder of each id in a section. */
+interface ById<K, T> {
+  get(id: K): T | undefined;
+  has(id: K): boolean;
+}
+
 /** Where each storage and network id leads, for the reachability checks. */
 interface Fabrics {
   /** Network fabric of each switch. */
   switches: ReadonlyMap<string, string>;
-  vlans: ReadonlyMap<number, Vlan>;
+  vlans: ById<number, Vlan>;
   /** Storage fabric of each LUN, through its array; absent when the LUN or its array is unknown. */
   luns: ReadonlyMap<string, string>;
 }
 
 /** An assignment whose server and target host both exist. */
 interface Placement {
-  path: Path;
+  /** Index into `assignments`. */
+  a: number;
   server: Server;
   host: Host;
   mode: 'bare-metal' | 'vm';
@@ -34,6 +41,10 @@ interface Placement {
  * references from one section to another, and assignments that cannot work
  * (wrong arch, too small, unreachable VLAN or LUN). Runs on an inventory that
  * already passed its schema; returns every problem, in file order per section.
+ *
+ * A 50,000-host inventory has some 100,000 MACs, switch ports and ids to tell
+ * apart, so what each was first seen at is kept as an index, and a path or a
+ * message is built only for a problem.
  */
 export function crossCheck(inv: Inventory): CrossCheckProblem[] {
   const problems: CrossCheckProblem[] = [];
@@ -61,8 +72,12 @@ export function crossCheck(inv: Inventory): CrossCheckProblem[] {
     else lunFabrics.set(lun.id, array.fabric);
   });
 
-  const macs = new Map<string, Path>();
-  const switchPorts = new Map<string, Path>();
+  // A NIC as one number: hosts[h].nics[n] is n * hostCount + h.
+  const hostCount = inv.hosts.length;
+  const nicPath = (nic: number, field: string): Path => ['hosts', nic % hostCount, 'nics', Math.floor(nic / hostCount), field];
+  const macs = new Map<string, number>();
+  /** The NIC on each port of each switch. */
+  const cabling = new Map<string, Map<number, number>>();
   inv.hosts.forEach((host, h) => {
     const rack = racks.get(host.rack);
     if (rack === undefined) report(['hosts', h, 'rack'], `unknown rack ${quote(host.rack)}`);
@@ -71,11 +86,17 @@ export function crossCheck(inv: Inventory): CrossCheckProblem[] {
     }
     if (host.tor !== undefined && !switches.has(host.tor)) report(['hosts', h, 'tor'], `unknown switch ${quote(host.tor)}`);
     host.nics.forEach((nic, n) => {
-      const nicPath = ['hosts', h, 'nics', n];
-      claim(macs, nic.mac, [...nicPath, 'mac'], `duplicate MAC ${nic.mac}`, report);
-      if (!switches.has(nic.switch)) report([...nicPath, 'switch'], `unknown switch ${quote(nic.switch)}`);
+      const at = n * hostCount + h;
+      const firstMac = claim(macs, nic.mac, at);
+      if (firstMac !== undefined) report(nicPath(at, 'mac'), `duplicate MAC ${nic.mac}${firstAt(nicPath(firstMac, 'mac'))}`);
+      if (!switches.has(nic.switch)) report(nicPath(at, 'switch'), `unknown switch ${quote(nic.switch)}`);
       // Two NICs on one port would put both hosts on whatever VLAN the port is set to.
-      claim(switchPorts, `${nic.switch}:${nic.port}`, [...nicPath, 'port'], `switch port ${nic.switch}:${nic.port} is cabled twice`, report);
+      let ports = cabling.get(nic.switch);
+      if (ports === undefined) cabling.set(nic.switch, (ports = new Map()));
+      const firstPort = claim(ports, nic.port, at);
+      if (firstPort !== undefined) {
+        report(nicPath(at, 'port'), `switch port ${nic.switch}:${nic.port} is cabled twice${firstAt(nicPath(firstPort, 'port'))}`);
+      }
     });
   });
   checkBmcSystems(inv.hosts, report);
@@ -95,26 +116,31 @@ export function crossCheck(inv: Inventory): CrossCheckProblem[] {
   });
 
   const fabrics: Fabrics = { switches: new Map(inv.switches.map((sw) => [sw.id, sw.fabric])), vlans, luns: lunFabrics };
-  const assignedServers = new Map<string, Path>();
-  const bareMetalHosts = new Map<string, Path>();
+  const assignedServers = new Map<string, number>();
+  const bareMetalHosts = new Map<string, number>();
   const vmMemory = new Map<string, number>();
   inv.assignments.forEach((assignment, a) => {
-    const path = ['assignments', a];
     const server = servers.get(assignment.server);
-    if (server === undefined) report([...path, 'server'], `unknown server ${quote(assignment.server)}`);
-    claim(assignedServers, assignment.server, [...path, 'server'], `server ${quote(assignment.server)} is assigned twice`, report);
+    if (server === undefined) report(['assignments', a, 'server'], `unknown server ${quote(assignment.server)}`);
+    const firstAssigned = claim(assignedServers, assignment.server, a);
+    if (firstAssigned !== undefined) {
+      report(['assignments', a, 'server'], `server ${quote(assignment.server)} is assigned twice${firstAt(['assignments', firstAssigned, 'server'])}`);
+    }
     let host: Host | undefined;
     if (assignment.mode === 'bare-metal') {
       host = hosts.get(assignment.host);
-      if (host === undefined) report([...path, 'host'], `unknown host ${quote(assignment.host)}`);
-      else claim(bareMetalHosts, assignment.host, [...path, 'host'], `host ${quote(assignment.host)} already runs a server`, report);
+      const firstRun = host === undefined ? undefined : claim(bareMetalHosts, assignment.host, a);
+      if (host === undefined) report(['assignments', a, 'host'], `unknown host ${quote(assignment.host)}`);
+      else if (firstRun !== undefined) {
+        report(['assignments', a, 'host'], `host ${quote(assignment.host)} already runs a server${firstAt(['assignments', firstRun, 'host'])}`);
+      }
     } else {
       host = hosts.get(assignment.hypervisor);
-      if (host === undefined) report([...path, 'hypervisor'], `unknown hypervisor host ${quote(assignment.hypervisor)}`);
+      if (host === undefined) report(['assignments', a, 'hypervisor'], `unknown hypervisor host ${quote(assignment.hypervisor)}`);
     }
     if (server === undefined || host === undefined) return;
 
-    const placement: Placement = { path, server, host, mode: assignment.mode, field: assignment.mode === 'vm' ? 'hypervisor' : 'host' };
+    const placement: Placement = { a, server, host, mode: assignment.mode, field: assignment.mode === 'vm' ? 'hypervisor' : 'host' };
     checkArch(placement, report);
     if (placement.mode === 'bare-metal') checkBareMetalFit(placement, report);
     else checkVm(placement, vmMemory, report);
@@ -128,15 +154,18 @@ export function crossCheck(inv: Inventory): CrossCheckProblem[] {
 function checkDrillVlans(vlans: readonly Vlan[], report: Report): void {
   const production = new Map<number, Vlan>();
   for (const vlan of vlans) if (!production.has(vlan.id)) production.set(vlan.id, vlan);
-  const twins = new Map<number, Path>();
+  const twins = new Map<number, number>();
   vlans.forEach((vlan, v) => {
     if (vlan.drillVlan === undefined) return;
     const path = ['vlans', v, 'drillVlan'];
     const clash = production.get(vlan.drillVlan);
     if (clash !== undefined) {
       report(path, `drill VLAN ${vlan.drillVlan} of VLAN ${vlan.id} is production VLAN ${clash.id} (${quote(clash.name)})`);
-    } else {
-      claim(twins, vlan.drillVlan, path, `drill VLAN ${vlan.drillVlan} of VLAN ${vlan.id} is also another VLAN's drill VLAN`, report);
+      return;
+    }
+    const first = claim(twins, vlan.drillVlan, v);
+    if (first !== undefined) {
+      report(path, `drill VLAN ${vlan.drillVlan} of VLAN ${vlan.id} is also another VLAN's drill VLAN${firstAt(['vlans', first, 'drillVlan'])}`);
     }
   });
 }
@@ -147,36 +176,50 @@ function checkDrillVlans(vlans: readonly Vlan[], report: Report): void {
  * so it can share the address with no other host.
  */
 function checkBmcSystems(hosts: readonly Host[], report: Report): void {
-  const byAddress = new Map<string, { id: string; h: number; systemId: string | undefined }[]>();
+  /** The first host at each BMC address. */
+  const firstAtAddress = new Map<string, number>();
+  /** Per address that hosts share: the first host naming each system, or naming none (undefined). */
+  const systemsAtAddress = new Map<string, Map<string | undefined, number>>();
   hosts.forEach((host, h) => {
     const { address, systemId } = host.bmc;
-    const sharing = byAddress.get(address) ?? [];
-    const clash = sharing.find((other) => other.systemId === undefined || systemId === undefined || other.systemId === systemId);
-    if (clash !== undefined) {
-      const system = systemId ?? clash.systemId;
+    const first = claim(firstAtAddress, address, h);
+    if (first === undefined) return;
+    let systems = systemsAtAddress.get(address);
+    if (systems === undefined) {
+      systems = new Map([[hosts[first]?.bmc.systemId, first]]);
+      systemsAtAddress.set(address, systems);
+    }
+    // The earliest host this one clashes with: any host when it names no system, else one naming none or the same.
+    const c = systemId === undefined ? first : earliest(systems.get(undefined), systems.get(systemId));
+    const clash = c === undefined ? undefined : hosts[c];
+    if (c !== undefined && clash !== undefined) {
+      const system = systemId ?? clash.bmc.systemId;
       const which = system === undefined ? 'with no systemId' : `system ${quote(system)}`;
       report(
         ['hosts', h, 'bmc', systemId === undefined ? 'address' : 'systemId'],
-        `BMC ${address} ${which} is also host ${quote(clash.id)}'s (first at ${formatPath(['hosts', clash.h, 'bmc'])}); hosts sharing a BMC need distinct systemIds`,
+        `BMC ${address} ${which} is also host ${quote(clash.id)}'s${firstAt(['hosts', c, 'bmc'])}; hosts sharing a BMC need distinct systemIds`,
       );
     }
-    sharing.push({ id: host.id, h, systemId });
-    byAddress.set(address, sharing);
+    if (!systems.has(systemId)) systems.set(systemId, h);
   });
 }
 
-function checkArch({ path, server, host, mode, field }: Placement, report: Report): void {
-  if (server.arch === host.arch) return;
-  const as = mode === 'vm' ? 'as a VM on hypervisor' : 'on host';
-  report([...path, field], `server ${quote(server.id)} is ${server.arch} but cannot run ${as} ${quote(host.id)}, which is ${host.arch}`);
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
 
-function checkBareMetalFit({ path, server, host, field }: Placement, report: Report): void {
+function checkArch({ a, server, host, mode, field }: Placement, report: Report): void {
+  if (server.arch === host.arch) return;
+  const as = mode === 'vm' ? 'as a VM on hypervisor' : 'on host';
+  report(['assignments', a, field], `server ${quote(server.id)} is ${server.arch} but cannot run ${as} ${quote(host.id)}, which is ${host.arch}`);
+}
+
+function checkBareMetalFit({ a, server, host, field }: Placement, report: Report): void {
   if (host.cpus < server.cpus) {
-    report([...path, field], `server ${quote(server.id)} needs ${server.cpus} cpus but host ${quote(host.id)} has ${host.cpus}`);
+    report(['assignments', a, field], `server ${quote(server.id)} needs ${server.cpus} cpus but host ${quote(host.id)} has ${host.cpus}`);
   }
   if (host.memoryGiB < server.memoryGiB) {
-    report([...path, field], `server ${quote(server.id)} needs ${server.memoryGiB} GiB of memory but host ${quote(host.id)} has ${host.memoryGiB} GiB`);
+    report(['assignments', a, field], `server ${quote(server.id)} needs ${server.memoryGiB} GiB of memory but host ${quote(host.id)} has ${host.memoryGiB} GiB`);
   }
 }
 
@@ -186,36 +229,35 @@ function checkBareMetalFit({ path, server, host, field }: Placement, report: Rep
  * overcommitted. `vmMemory` sums, per hypervisor, the VMs assigned so far;
  * only the VM that first goes over is reported.
  */
-function checkVm({ path, server, host }: Placement, vmMemory: Map<string, number>, report: Report): void {
-  if (server.bareMetalOnly) report([...path, 'mode'], `server ${quote(server.id)} is bareMetalOnly and cannot run as a VM`);
+function checkVm({ a, server, host }: Placement, vmMemory: Map<string, number>, report: Report): void {
+  if (server.bareMetalOnly) report(['assignments', a, 'mode'], `server ${quote(server.id)} is bareMetalOnly and cannot run as a VM`);
   if (host.role !== 'hypervisor' && !host.hypervisorCapable) {
-    report([...path, 'hypervisor'], `host ${quote(host.id)} is neither a hypervisor nor hypervisorCapable`);
+    report(['assignments', a, 'hypervisor'], `host ${quote(host.id)} is neither a hypervisor nor hypervisorCapable`);
   }
   const before = vmMemory.get(host.id) ?? 0;
   const after = before + server.memoryGiB;
   vmMemory.set(host.id, after);
   if (after > host.memoryGiB && before <= host.memoryGiB) {
     report(
-      [...path, 'hypervisor'],
+      ['assignments', a, 'hypervisor'],
       `server ${quote(server.id)} brings the VMs on hypervisor ${quote(host.id)} to ${after} GiB of memory, more than its ${host.memoryGiB} GiB (memory is not overcommitted)`,
     );
   }
 }
 
 /** The host must be cabled to every network fabric of the server's VLANs and have an HBA on each storage fabric of its LUNs. */
-function checkReach({ path, server, host, field }: Placement, fabrics: Fabrics, report: Report): void {
-  const reached = new Set(host.nics.map((nic) => fabrics.switches.get(nic.switch)));
+function checkReach({ a, server, host, field }: Placement, fabrics: Fabrics, report: Report): void {
   for (const id of server.vlans) {
     const vlan = fabrics.vlans.get(id);
     // An unknown VLAN is reported with the server.
-    if (vlan === undefined || reached.has(vlan.fabric)) continue;
-    report([...path, field], `host ${quote(host.id)} has no NIC on fabric ${quote(vlan.fabric)} of VLAN ${id} that server ${quote(server.id)} needs`);
+    if (vlan === undefined || host.nics.some((nic) => fabrics.switches.get(nic.switch) === vlan.fabric)) continue;
+    report(['assignments', a, field], `host ${quote(host.id)} has no NIC on fabric ${quote(vlan.fabric)} of VLAN ${id} that server ${quote(server.id)} needs`);
   }
   for (const lun of server.luns) {
     const fabric = fabrics.luns.get(lun);
     if (fabric === undefined || host.hba?.fabric === fabric) continue;
     const has = host.hba === undefined ? 'no HBA' : `its HBA on fabric ${quote(host.hba.fabric)}`;
-    report([...path, field], `host ${quote(host.id)} has ${has}, but LUN ${quote(lun)} of server ${quote(server.id)} is on fabric ${quote(fabric)}`);
+    report(['assignments', a, field], `host ${quote(host.id)} has ${has}, but LUN ${quote(lun)} of server ${quote(server.id)} is on fabric ${quote(fabric)}`);
   }
 }
 
@@ -225,24 +267,30 @@ function indexById<T extends { id: string | number }>(
   section: string,
   what: string,
   report: Report,
-): Map<T['id'], T> {
-  const byId = new Map<T['id'], T>();
-  const firstPaths = new Map<T['id'], Path>();
+): ById<T['id'], T> {
+  const firstIndex = new Map<T['id'], number>();
   items.forEach((item, i) => {
-    if (claim(firstPaths, item.id, [section, i, 'id'], `duplicate ${what} id ${quote(item.id)}`, report)) byId.set(item.id, item);
+    const first = claim(firstIndex, item.id, i);
+    if (first !== undefined) report([section, i, 'id'], `duplicate ${what} id ${quote(item.id)}${firstAt([section, first, 'id'])}`);
   });
-  return byId;
+  return {
+    get: (id) => {
+      const i = firstIndex.get(id);
+      return i === undefined ? undefined : items[i];
+    },
+    has: (id) => firstIndex.has(id),
+  };
 }
 
-/** Records where `key` was first seen; true if this is the first time, else reports a duplicate. */
-function claim<K>(seen: Map<K, Path>, key: K, path: Path, message: string, report: Report): boolean {
+/** Records `at` as where `key` was first seen, unless it was seen before: then returns where. */
+function claim<K>(seen: Map<K, number>, key: K, at: number): number | undefined {
   const first = seen.get(key);
-  if (first === undefined) {
-    seen.set(key, path);
-    return true;
-  }
-  report(path, `${message} (first at ${formatPath(first)})`);
-  return false;
+  if (first === undefined) seen.set(key, at);
+  return first;
+}
+
+function firstAt(path: Path): string {
+  return ` (first at ${formatPath(path)})`;
 }
 
 function quote(id: string | number): string {
