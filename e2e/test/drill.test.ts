@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { subjects, topics } from '@firebreak/shared';
+import { createStore, subjects, topics } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
 import { eventsSince, serversOn } from '../src/recovery-checks.ts';
 import { startSystem, type RunningSystem } from '../src/system.ts';
@@ -66,6 +66,17 @@ test('a drill recovers a rack on drill VLANs and cloned LUNs, leaves production 
       assert.equal(visibleClones.length, 1, `${s.host} sees one clone of ${lun}`);
     }
   }
+  // The ledger says whose the borrowed hosts are while the drill runs; the servers it rehearses never moved.
+  const store = createStore(system.redisUrl);
+  t.after(() => store.close());
+  const before = new Map(await Promise.all(drillHosts.map(async (h) => [h, (await store.ledger.history('host', h)).at(-2)?.status] as const)));
+  for (const host of drillHosts) assert.deepEqual((await store.ledger.host(host))?.status, { role: 'borrowed', drill: drillId }, `${host} is the drill's`);
+  for (const { server, formerHost } of rehearsed) {
+    const placement = (await store.ledger.server(server.id))?.placement;
+    const on = placement?.state === 'bare-metal' ? placement.host : placement?.state === 'vm' ? placement.hypervisor : undefined;
+    assert.equal(on, formerHost, `${server.id} stays where it runs: ${JSON.stringify(placement)}`);
+  }
+
   // Production kept running where it was, the whole time.
   const now = Date.now();
   for (const { server, formerHost } of rehearsed) {
@@ -94,6 +105,12 @@ test('a drill recovers a rack on drill VLANs and cloned LUNs, leaves production 
   );
   assert.deepEqual(touchedProduction, [], 'no production power, VLAN or storage change');
 
+  // Given back in the ledger too: each borrowed host is what it was before the drill.
+  for (const host of drillHosts) {
+    const status = (await store.ledger.host(host))?.status;
+    assert.ok(status !== undefined && status.role !== 'borrowed', `${host} still borrowed: ${JSON.stringify(status)}`);
+    assert.deepEqual(status, before.get(host), `${host} is what it was before the drill`);
+  }
   for (const host of drillHosts) {
     const rt = lab.world.host(host);
     assert.equal(rt.power, 'off', `${host} is powered off again`);

@@ -19,7 +19,7 @@ import {
 } from '@firebreak/shared';
 
 export interface FleetStateOptions {
-  ledger: Pick<FleetLedger, 'apply' | 'read' | 'seed'>;
+  ledger: Pick<FleetLedger, 'apply' | 'read' | 'seed' | 'history'>;
   inventory: Inventory;
   site: string;
   fencingToken: () => number;
@@ -108,6 +108,22 @@ export class FleetState {
     const run = this.writing.then(() => this.write(why, change));
     this.writing = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Hosts a drill borrowed go back to the status they had before it, as the
+   * ledger's history tells; a host whose status changed since (a real
+   * failure took it) keeps its new one.
+   */
+  async giveBack(why: LedgerCause, hosts: readonly string[]): Promise<void> {
+    const back = new Map<string, HostStatus>();
+    for (const host of hosts) {
+      const now = this.statusOf(host);
+      if (now?.role !== 'borrowed' || now.drill !== why.id) continue;
+      const before = (await this.options.ledger.history('host', host)).findLast((r) => r.status !== undefined && !(r.status.role === 'borrowed' && r.status.drill === why.id));
+      back.set(host, before?.status ?? { role: 'spare' });
+    }
+    if (back.size > 0) await this.record(why, { hosts: back });
   }
 
   private async write(why: LedgerCause, change: { servers?: Map<string, ServerPlacement>; hosts?: Map<string, HostStatus> }, retried = false): Promise<void> {

@@ -262,8 +262,11 @@ export class IncidentManager {
     const snapshot = entry.actor.getSnapshot();
     const final = snapshot.status === 'done';
     await this.options.store.snapshots.save(id, { ...identity, snapshot: entry.actor.getPersistedSnapshot() as Record<string, unknown> });
-    const change = ledgerChangeOf(snapshot.context, final ? String(snapshot.value) : null, (h) => this.fleet.statusOf(h));
-    if (change) await this.fleet.record({ kind: 'incident', id }, change);
+    const { context } = snapshot;
+    const change = ledgerChangeOf(context, final ? String(snapshot.value) : null, (h) => this.fleet.statusOf(h));
+    const why: LedgerCause = context.drillId === null ? { kind: 'incident', id } : { kind: 'drill', id: context.drillId };
+    await this.fleet.record(why, change);
+    if (change.giveBack.length > 0) await this.fleet.giveBack(why, change.giveBack);
     if (final) await this.options.store.snapshots.close(id);
     entry.unsaved = false;
   }

@@ -4,8 +4,9 @@
  * target places its server (and makes its host a home or a hypervisor), a
  * target host given up as dead is quarantined, and when the incident ends
  * what did not come back is unrecovered with a reason.
- * A pure function of the incident's context, so saving it again after a
- * crash or a resume writes nothing new.
+ * A drill only borrows its hosts and gives them back. A pure function of the
+ * incident's context, so saving it again after a crash or a resume writes
+ * nothing new.
  */
 import type { HostStatus, ServerPlacement } from '@firebreak/shared';
 import type { IncidentContext } from './incident.machine.ts';
@@ -13,15 +14,16 @@ import type { IncidentContext } from './incident.machine.ts';
 export interface LedgerChangeOfIncident {
   servers: Map<string, ServerPlacement>;
   hosts: Map<string, HostStatus>;
+  /** Hosts a finished drill borrowed: each goes back to what it was before (its history says). */
+  giveBack: string[];
 }
 
 /**
  * `finalState` is the incident's final state once it has one, else null.
  * `statusOf` gives a host's status now, for a hypervisor that already carries VMs.
- * Drills change nothing: their servers never left production.
  */
-export function ledgerChangeOf(context: IncidentContext, finalState: string | null, statusOf: (host: string) => HostStatus | undefined): LedgerChangeOfIncident | undefined {
-  if (context.trigger === 'drill') return undefined;
+export function ledgerChangeOf(context: IncidentContext, finalState: string | null, statusOf: (host: string) => HostStatus | undefined): LedgerChangeOfIncident {
+  if (context.trigger === 'drill') return drillChangeOf(context, finalState);
   const servers = new Map<string, ServerPlacement>();
   const hosts = new Map<string, HostStatus>(context.hosts.map((h) => [h, { role: 'down' }]));
   const reasons = new Map(context.unrecovered.map((u) => [u.server, u.reason]));
@@ -52,5 +54,12 @@ export function ledgerChangeOf(context: IncidentContext, finalState: string | nu
       converted: now?.role === 'hypervisor' ? now.converted : !target.standing,
     });
   }
-  return { servers, hosts };
+  return { servers, hosts, giveBack: [] };
+}
+
+/** A drill's servers never left production: it only borrows hosts while it runs, and gives them back at its end. */
+function drillChangeOf(context: IncidentContext, finalState: string | null): LedgerChangeOfIncident {
+  const drill = context.drillId ?? context.incidentId;
+  if (finalState !== null) return { servers: new Map(), hosts: new Map(), giveBack: [...context.claimed] };
+  return { servers: new Map(), hosts: new Map(context.claimed.map((h) => [h, { role: 'borrowed', drill }])), giveBack: [] };
 }
