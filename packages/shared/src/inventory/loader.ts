@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { Inventory } from '../schemas/inventory.schema.ts';
 import { formatPath } from '../schemas/validation.ts';
 import { crossCheck } from './cross-check.ts';
 import { InventoryError, type InventoryProblem } from './inventory-error.ts';
+import { lineLocator } from './line-locator.ts';
 import { readYaml } from './read-yaml.ts';
 import { unknownFieldMessage } from './unknown-field.ts';
 
@@ -52,7 +52,7 @@ export function parseInventory(text: string, options: ParseInventoryOptions): In
   const found: readonly Found[] = parsed.success ? crossCheck(parsed.data) : parsed.error.issues.flatMap(perField);
   if (parsed.success && found.length === 0) return parsed.data;
 
-  const lineOf = lineLocator(text);
+  const lineOf = lineLocator(text, data, found.map(({ path }) => path));
   throw new InventoryError(
     source,
     found.map(({ path, message }) =>
@@ -99,44 +99,6 @@ function perField(issue: z.core.$ZodIssue): Found[] {
   if (issue.code !== 'unrecognized_keys') return [issue];
   const messages = issue.message.split('\n');
   return issue.keys.map((key, k) => ({ path: [...issue.path, key], message: messages[k] ?? 'unknown field' }));
-}
-
-type LineOf = (path: readonly PropertyKey[]) => number | undefined;
-
-/**
- * Places a field path on its line. JSON is YAML too, so one locator serves
- * both formats. It follows the path as far as the document has it and answers
- * with the deepest line reached: a missing field points at its parent, and a
- * map entry at its key (a block value such as `nics:` starts a line later).
- * Only a file that failed pays for `yaml`'s document tree, and dearly: for a
- * 50,000-host file it takes a minute or more and over 3 GB.
- */
-function lineLocator(text: string): LineOf {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  return (path) => {
-    let node: unknown = doc.contents;
-    let offset = startOf(node);
-    for (const key of path) {
-      if (isAlias(node)) node = node.resolve(doc);
-      if (isMap(node)) {
-        const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(key));
-        if (pair === undefined) break;
-        offset = startOf(pair.key) ?? offset;
-        node = pair.value;
-      } else if (isSeq(node) && typeof key === 'number') {
-        node = node.items[key];
-        offset = startOf(node) ?? offset;
-      } else {
-        break;
-      }
-    }
-    return offset === undefined ? undefined : lineCounter.linePos(offset).line;
-  };
-}
-
-function startOf(node: unknown): number | undefined {
-  return isNode(node) ? node.range?.[0] : undefined;
 }
 
 /** Counts in place: the text may be tens of megabytes, and splitting it would copy every line. */

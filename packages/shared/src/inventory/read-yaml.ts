@@ -1,5 +1,4 @@
-import { CORE_SCHEMA, load, YAMLException, type EventType, type State } from 'js-yaml';
-import { LineCounter, parseDocument } from 'yaml';
+import { CORE_SCHEMA, load, loadAll, YAMLException, type EventType, type State } from 'js-yaml';
 import { InventoryError } from './inventory-error.ts';
 
 /**
@@ -55,7 +54,7 @@ export function readYaml(text: string, source: string): unknown {
     // js-yaml stops at the first mistake, so there are no follow-on complaints to weed out.
     // Its `message` quotes the offending lines; the reason alone reads better in a list of problems.
     const mark = err.mark as YAMLException['mark'] | undefined;
-    const line = mark === undefined ? firstErrorLine(text) : mark.line + 1;
+    const line = mark === undefined ? secondDocumentLine(text) : mark.line + 1;
     const problem = { path: '(syntax)', message: err.reason };
     throw new InventoryError(source, [line === undefined ? problem : { ...problem, line }], err);
   }
@@ -68,15 +67,41 @@ export function readYaml(text: string, source: string): unknown {
 }
 
 /**
- * Where the `yaml` package sees the first mistake. js-yaml names a line for
- * every mistake but one: a second document in the file.
+ * Where a second document in the file starts, at its `---`: js-yaml names a
+ * line for every mistake but this one, which it finds only once it has read
+ * every document. Reads the text again and stops where the second document's
+ * root opens.
  */
-function firstErrorLine(text: string): number | undefined {
-  const lineCounter = new LineCounter();
-  const { errors } = parseDocument(text, { lineCounter, prettyErrors: false });
-  const first = errors.reduce((min, e) => Math.min(min, e.pos[0]), Infinity);
-  return Number.isFinite(first) ? lineCounter.linePos(first).line : undefined;
+function secondDocumentLine(text: string): number | undefined {
+  let depth = 0;
+  let firstEnd: number | undefined;
+  let line: number | undefined;
+  const listener = (event: EventType, state: State): void => {
+    if (event === 'close') {
+      if (--depth === 0) firstEnd ??= state.position;
+      return;
+    }
+    if (depth++ !== 0 || firstEnd === undefined) return;
+    // Its `---` is the last line before its root to begin with one; after a `...` it may have none.
+    const marker = state.input.lastIndexOf('\n---', state.position);
+    let at = marker !== -1 && marker >= firstEnd - 1 ? marker + 1 : state.position;
+    line = state.line + 1;
+    while ((at = state.input.indexOf('\n', at)) !== -1 && at < state.position) {
+      line--;
+      at++;
+    }
+    throw new SecondDocument();
+  };
+  try {
+    loadAll(text, () => undefined, { schema: CORE_SCHEMA, json: false, listener });
+  } catch (err) {
+    if (!(err instanceof SecondDocument) && !(err instanceof YAMLException)) throw err;
+  }
+  return line;
 }
+
+/** Ends the second reading of a file with two documents; never leaves this module. */
+class SecondDocument extends Error {}
 
 /** What js-yaml's listener sees of the state; its types leave out `tag` and allow no null `kind`. */
 interface NodeState {
