@@ -25,19 +25,10 @@ before(async () => {
   large = { yaml: inventoryYaml(inventory), json: inventoryJson(inventory), badMacPath: `hosts[${hostCount - 10}].nics[1].mac`, validYaml };
 });
 
-test(`inventory lines - a bad MAC near the end of a ${hostCount}-host inventory is reported at its line, in about the time a valid file loads`, () => {
-  const parse = (text: string) => parseInventory(text, { format: 'yaml' });
-  parse(large.validYaml); // Let the first, slower run of the parser's code go untimed.
-  let started = performance.now();
-  assert.equal(parse(large.validYaml).hosts.length, hostCount);
-  const loadMs = performance.now() - started;
-
-  started = performance.now();
-  const err = parseError(large.yaml);
-  const rejectMs = performance.now() - started;
-  assert.deepEqual(located(err), [{ path: large.badMacPath, line: lineOf(large.yaml, `mac: ${badMac}`) }]);
-  // Building `yaml`'s document tree to find the line took some twenty times as long as the load.
-  assert.ok(rejectMs < 3 * loadMs + 1_000, `rejected in ${Math.round(rejectMs)} ms, loaded in ${Math.round(loadMs)} ms`);
+test(`inventory lines - a bad MAC near the end of a ${hostCount}-host inventory is reported at its line`, () => {
+  // How long that takes is the benchmark's to show (npm run bench -w @firebreak/shared), not a test's.
+  assert.equal(parseInventory(large.validYaml, { format: 'yaml' }).hosts.length, hostCount);
+  assert.deepEqual(located(parseError(large.yaml)), [{ path: large.badMacPath, line: lineOf(large.yaml, `mac: ${badMac}`) }]);
 });
 
 test(`inventory lines - a bad MAC near the end of a ${hostCount}-host JSON inventory is reported at its line`, () => {
