@@ -1,73 +1,48 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { after, before, test } from 'node:test';
-import { connect, StringCodec, type NatsConnection } from 'nats';
-import { pino } from 'pino';
-import { connectBus, ensureStreams, subjects, type Bus } from '@firebreak/shared';
-import { startNats, waitFor, type TestServer } from '@firebreak/shared/testing';
-import { startLab, type Lab } from '@firebreak/lab';
+import { before, test } from 'node:test';
+import type { NatsConnection } from 'nats';
+import { subjects, type Bus } from '@firebreak/shared';
+import type { Lab } from '@firebreak/lab';
+import { waitFor } from '@firebreak/shared/testing';
 import { startDetector, type Detector, type DetectorOptions } from '../src/index.ts';
+import { useDetectorLab, type Verdict } from './detector-lab.ts';
 
 const INTERVAL = 250;
 const MISSED = 3;
 const WINDOW = INTERVAL * MISSED;
 
-interface Verdict {
-  subject: string;
-  at: number;
-  body: { host?: string; hosts?: string[]; cause?: string; causes?: string[]; domain?: { kind: string; id: string }; evidence?: Record<string, unknown> };
-}
-
-let nats: TestServer;
+const world = useDetectorLab({ name: 'detector-test', size: 'tiny', heartbeatPeriodMs: INTERVAL });
+const detectors: Detector[] = [];
+let options: DetectorOptions;
 let lab: Lab;
 let bus: Bus;
 let nc: NatsConnection;
-const detectors: Detector[] = [];
-const verdicts: Verdict[] = [];
-let options: DetectorOptions;
-
-const running = (rack: string): string[] =>
-  [...lab.world.allHosts()].filter((h) => h.host.rack === rack && h.phase === 'running').map((h) => h.host.id).sort();
+let verdicts: Verdict[];
+let running: (rack: string) => string[];
 const about = (host: string, subject: string): Verdict[] => verdicts.filter((v) => v.subject === subject && v.body.host === host);
 
 before(async () => {
-  nats = await startNats();
-  bus = await connectBus({ url: nats.url, name: 'detector-test' });
-  await ensureStreams(bus.jsm);
-  lab = await startLab({ natsUrl: nats.url, size: 'tiny', powerDelayMs: 100, heartbeatPeriodMs: INTERVAL });
-  nc = await connect({ servers: nats.url });
-  const sc = StringCodec();
-  nc.subscribe(subjects.eventsAll, {
-    callback: (_e, m) => verdicts.push({ subject: m.subject, at: Date.now(), body: JSON.parse(sc.decode(m.data)) as Verdict['body'] }),
-  });
-  const creds = JSON.parse(await readFile(lab.credentialsPath, 'utf8')) as Record<string, { community?: string }>;
+  const w = await world();
+  ({ lab, bus, verdicts, running } = w);
+  nc = bus.nc;
   options = {
-    inventory: lab.inventory,
-    bus,
-    logger: pino({ level: 'silent' }),
-    detectorId: 'd1',
+    ...w.base,
     heartbeat: { kind: 'fixed', intervalMs: INTERVAL, missed: MISSED },
     bmcTimeoutMs: 300,
     bmcPollIntervalMs: 400,
     bmcPollConcurrency: 4,
     trapPort: 0,
-    trapCommunities: Object.values(creds).flatMap((c) => (c.community ? [c.community] : [])),
     correlation: { windowMs: 50, minHosts: 3, minFraction: 0.5 },
     recoverHoldMs: 400,
   };
   const detector = await startDetector(options);
   detectors.push(detector);
+  w.stopFirst(async () => {
+    for (const d of detectors) await d.stop();
+  });
   lab.switches.setTrapReceivers([`127.0.0.1:${String(detector.trapPort)}`]);
   // Let every running host be seen at least once (armed) before faults start.
   await new Promise((r) => setTimeout(r, INTERVAL * 3));
-});
-
-after(async () => {
-  for (const d of detectors) await d.stop();
-  await nc?.close();
-  await lab?.stop();
-  await bus?.close();
-  await nats?.stop();
 });
 
 test('detector - a killed host is reported failed within interval × missed + 250 ms', async () => {

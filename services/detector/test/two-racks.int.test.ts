@@ -6,67 +6,38 @@
  * 100 ms gather window).
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { after, before, test } from 'node:test';
-import { connect, StringCodec, type NatsConnection } from 'nats';
-import { pino } from 'pino';
-import { connectBus, ensureStreams, subjects, type Bus } from '@firebreak/shared';
-import { startNats, waitFor, type TestServer } from '@firebreak/shared/testing';
-import { startLab, type Lab } from '@firebreak/lab';
+import { before, test } from 'node:test';
+import { subjects } from '@firebreak/shared';
+import { waitFor } from '@firebreak/shared/testing';
+import type { Lab } from '@firebreak/lab';
 import { startDetector, type Detector, type DetectorOptions } from '../src/index.ts';
+import { useDetectorLab, type Verdict } from './detector-lab.ts';
 
 const INTERVAL = 1_000;
 const MISSED = 3;
 
-interface Verdict {
-  subject: string;
-  at: number;
-  body: { host?: string; hosts?: string[]; domain?: { kind: string; id: string } };
-}
-
-let nats: TestServer;
+const world = useDetectorLab({ name: 'two-racks-test', size: 'rack', heartbeatPeriodMs: INTERVAL });
 let lab: Lab;
-let bus: Bus;
-let nc: NatsConnection;
+let verdicts: Verdict[];
 let detector: Detector | undefined;
-const verdicts: Verdict[] = [];
 let options: DetectorOptions;
-
-const running = (rack: string): string[] =>
-  [...lab.world.allHosts()].filter((h) => h.host.rack === rack && h.phase === 'running').map((h) => h.host.id).sort();
+let running: (rack: string) => string[];
 
 before(async () => {
-  nats = await startNats();
-  bus = await connectBus({ url: nats.url, name: 'two-racks-test' });
-  await ensureStreams(bus.jsm);
-  lab = await startLab({ natsUrl: nats.url, size: 'rack', powerDelayMs: 100, heartbeatPeriodMs: INTERVAL });
-  nc = await connect({ servers: nats.url });
-  const sc = StringCodec();
-  nc.subscribe(subjects.eventsAll, {
-    callback: (_e, m) => verdicts.push({ subject: m.subject, at: Date.now(), body: JSON.parse(sc.decode(m.data)) as Verdict['body'] }),
-  });
-  const creds = JSON.parse(await readFile(lab.credentialsPath, 'utf8')) as Record<string, { community?: string }>;
+  const w = await world();
+  ({ lab, verdicts, running } = w);
   options = {
-    inventory: lab.inventory,
-    bus,
-    logger: pino({ level: 'silent' }),
-    detectorId: 'd1',
+    ...w.base,
     heartbeat: { kind: 'fixed', intervalMs: INTERVAL, missed: MISSED },
     bmcTimeoutMs: 1_000,
     bmcPollIntervalMs: 0,
     bmcPollConcurrency: 16,
-    trapCommunities: Object.values(creds).flatMap((c) => (c.community ? [c.community] : [])),
     correlation: { windowMs: 100, minHosts: 3, minFraction: 0.5 },
     recoverHoldMs: 3_000,
   };
-});
-
-after(async () => {
-  await detector?.stop();
-  await nc?.close();
-  await lab?.stop();
-  await bus?.close();
-  await nats?.stop();
+  w.stopFirst(async () => {
+    await detector?.stop();
+  });
 });
 
 async function burnTwoRacks(first: string, second: string): Promise<void> {
