@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DomainFailed, HostFailed, Inventory, type Command, type CommandResult, type IncidentProgress } from '@firebreak/shared';
+import { DomainFailed, HostFailed, Inventory, ledgerSeedOf, type Command, type CommandResult, type IncidentProgress } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
 import type { ClaimOutcome, HeartbeatWanted } from '../src/incident/effects.ts';
 import type { IncidentManager } from '../src/incident-manager.ts';
@@ -278,5 +278,31 @@ test('incident manager - a host an open incident is provisioning, reported faile
   const [server] = serversOn(['r9-h01']);
   assert.ok(server);
   assert.deepEqual((await store.ledger.host(target))?.status, { role: 'home', server });
+  await planner.stop();
+});
+
+test('incident manager - a hypervisor that carries a recovered server as a VM fails: that server is recovered again', async () => {
+  const store = await freshStore();
+  const hypervisor = fleet.hosts.find((h) => h.role !== 'production' && h.hypervisorCapable);
+  const moved = fleet.assignments.find((a) => a.mode === 'bare-metal');
+  assert.ok(hypervisor && moved?.mode === 'bare-metal', 'a hypervisor-capable idle host and a bare-metal server');
+  // An earlier incident (by an earlier planner) left the server as a VM on that host; the inventory still says otherwise.
+  await store.ledger.seed(ledgerSeedOf(fleet, 1));
+  await store.ledger.apply({
+    site: 'dc1', token: 1, why: { kind: 'incident', id: 'inc-earlier' }, at: 2,
+    servers: [{ id: moved.server, version: 1, placement: { state: 'vm', hypervisor: hypervisor.id } }],
+    hosts: [{ id: hypervisor.id, version: 1, status: { role: 'hypervisor', servers: [moved.server], converted: true } }, { id: moved.host, version: 1, status: { role: 'down' } }],
+  });
+  const closed: string[] = [];
+  const effects = new FakeEffects();
+  const planner = await testManager(store, fleet, effects, { input: { retryBaseMs: 1 }, onIncidentClosed: (id, outcome) => void closed.push(`${id} ${outcome}`) });
+  await planner.onHostFailed(hostFailed(hypervisor.id, 1));
+  const incident = `inc-${hypervisor.id}-1`;
+  assert.deepEqual(Object.keys(planner.incidents().get(incident)?.getSnapshot().context.serverHosts ?? {}), [moved.server], 'the VM it carried is the incident\'s to recover');
+  await waitFor('the incident to close', () => closed.length === 1, 10_000);
+  assert.deepEqual(closed, [`${incident} recovered`]);
+  const placement = (await store.ledger.server(moved.server))?.placement;
+  const now = placement?.state === 'bare-metal' ? placement.host : placement?.state === 'vm' ? placement.hypervisor : undefined;
+  assert.ok(now !== undefined && now !== hypervisor.id && now !== moved.host, `${moved.server} now on ${JSON.stringify(placement)}`);
   await planner.stop();
 });
