@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind, propagation, trace } from '@opentelemetry/api';
@@ -166,6 +167,32 @@ test('bus - invalid messages are dead-lettered with the reason while the consume
   const info = await bus.jsm.consumers.info(streams.results, durable);
   assert.equal(info.num_ack_pending, 0, 'invalid originals are settled, not left to redeliver');
   assert.equal(info.num_redelivered, 0);
+});
+
+test('bus - a bad message near the 1 MiB limit is dead-lettered with a truncated copy, its size and hash, and the queue moves on', async () => {
+  const inc = incident();
+  const handled: string[] = [];
+  const durable = await consumeResults(inc.id, async (msg) => {
+    handled.push(msg.commandId);
+  });
+  // Not JSON, and as large as the server takes: its base64 copy alone would be a third over the limit.
+  const maxPayload = bus.nc.info?.max_payload ?? 1_048_576;
+  const huge = Buffer.alloc(maxPayload - 4_096, 'x');
+  const subject = inc.result('huge').subject;
+  await bus.js.publish(subject, huge, { msgID: 'huge-1' });
+  await bus.publish(inc.result('after-huge'), { ...sampleCommandResult(), commandId: 'after-huge' });
+
+  await waitFor('the valid message after the huge one', () => handled.includes('after-huge'), 10_000);
+  const { envelope } = await deadLetterOf(subject);
+  assert.match(envelope.reason, /not JSON/);
+  assert.equal(envelope.payloadBytes, huge.length);
+  assert.equal(envelope.payloadSha256, createHash('sha256').update(huge).digest('hex'));
+  assert.equal(envelope.payloadTruncated, true);
+  const kept = Buffer.from(envelope.payloadBase64, 'base64');
+  assert.ok(kept.length > 0 && kept.length < huge.length && huge.subarray(0, kept.length).equals(kept), 'the copy is the payload\'s beginning');
+  assert.ok(typeof envelope.originalSeq === 'number' && envelope.originalSeq > 0);
+  const info = await bus.jsm.consumers.info(streams.results, durable);
+  assert.equal(info.num_ack_pending, 0, 'the original is settled, not left to block');
 });
 
 test('bus - a handler that throws gets the message redelivered and succeeds later', async () => {

@@ -6,7 +6,7 @@
  * Request/reply (core NATS) validates both ways too: a bad request gets an
  * error reply naming what is wrong, never a crashed or silent responder.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ROOT_CONTEXT,
@@ -190,6 +190,12 @@ const PULL_EXPIRES_MS = 10_000;
 const RETRY_PAUSE_MS = 1_000;
 /** A header value must be one line; the envelope keeps the full reason. */
 const MAX_REASON_HEADER = 256;
+/** nats-server's default max_payload, for a connection that has not said its own. */
+const DEFAULT_MAX_PAYLOAD = 1_048_576;
+/** Room a dead letter keeps for everything but the payload's copy: its fields, reason, issues and headers. */
+const DEAD_LETTER_OVERHEAD = 64 * 1024;
+const MAX_REASON = 4_096;
+const MAX_ISSUES = 100;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -783,11 +789,18 @@ export class Bus {
     why: { reason: string; issues: FieldIssue[]; msgId: string | undefined },
     parent: Context,
   ): Promise<void> {
+    // The envelope must fit under the server's limit, which the original may have filled: keep the beginning, with the size and hash of the whole.
+    const room = Math.floor(((this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) - DEAD_LETTER_OVERHEAD) * 0.75);
+    const kept = msg.data.length > room ? msg.data.subarray(0, Math.max(0, room)) : msg.data;
     const envelope: z.input<typeof DeadLetter> = {
       originalSubject: msg.subject,
-      reason: why.reason,
-      issues: why.issues,
-      payloadBase64: Buffer.from(msg.data).toString('base64'),
+      reason: why.reason.slice(0, MAX_REASON),
+      issues: why.issues.slice(0, MAX_ISSUES),
+      payloadBase64: Buffer.from(kept).toString('base64'),
+      payloadBytes: msg.data.length,
+      payloadSha256: createHash('sha256').update(msg.data).digest('hex'),
+      ...(kept.length < msg.data.length && { payloadTruncated: true }),
+      originalSeq: msg.seq,
       stream: msg.info.stream,
       consumer: rt.durable,
       deliveries: msg.info.deliveryCount,
