@@ -35,6 +35,12 @@ export const executorConfigSchema = baseConfigSchema.extend({
    * cost a Redis round trip per command.
    */
   FB_EXEC_PER_DEVICE: int(1).default(4),
+  /**
+   * How long a command pulled by an executor that died stays its before it is
+   * delivered to another. A running command keeps it with progress acks
+   * (every half of this), so it bounds only a dead process.
+   */
+  FB_EXEC_ACK_WAIT_MS: int(500).default(3_000),
   FB_EXEC_RETRY_INITIAL_MS: int(1).default(200),
   FB_EXEC_RETRY_MAX_MS: int(1).default(5_000),
   /** The boot service's base URL; without it boot commands fail, saying so. */

@@ -26,6 +26,7 @@ export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => 
     }),
     limits: executorLimits(config),
     retry: { initialMs: config.FB_EXEC_RETRY_INITIAL_MS, maxMs: config.FB_EXEC_RETRY_MAX_MS },
+    ackWaitMs: config.FB_EXEC_ACK_WAIT_MS,
   });
   logger.info({ inventory: source, hosts: inventory.hosts.length }, 'consuming commands');
   return () => executor.stop();
