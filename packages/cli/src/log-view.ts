@@ -1,8 +1,24 @@
-/** Renders the services' pino JSON lines for a person at a terminal. */
+/**
+ * Renders the services' pino JSON lines for a person at a terminal. Text in
+ * them comes from devices and messages, so every control character (C0, DEL,
+ * C1: what a terminal would obey) is shown escaped, never passed through.
+ */
 const levels: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 const hidden = new Set(['level', 'time', 'pid', 'hostname', 'service', 'instance', 'msg', 'trace_id', 'span_id', 'trace_flags']);
 
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
+const named: Record<string, string> = { '\n': '\\n', '\r': '\\r' };
+
+/** Tabs stay; every other control character becomes \n, \r or \xHH. */
+function escapeControl(text: string): string {
+  return text.replace(CONTROL, (c) => named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export function renderLogLine(service: string, line: string): string {
+  return escapeControl(formatLogLine(service, line));
+}
+
+function formatLogLine(service: string, line: string): string {
   let rec: Record<string, unknown>;
   try {
     rec = JSON.parse(line) as Record<string, unknown>;

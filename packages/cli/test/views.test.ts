@@ -10,6 +10,7 @@ import { parseDuration } from '../src/drill.ts';
 import { HostStates } from '../src/host-states.ts';
 import { incidentLine, progressBar, renderReport } from '../src/incident-view.ts';
 import { LiveView } from '../src/live-view.ts';
+import { renderLogLine } from '../src/log-view.ts';
 import { UsageError } from '../src/usage-error.ts';
 
 const tiny = Inventory.parse(generateTopology({ size: 'tiny', seed: 1 }));
@@ -135,4 +136,16 @@ test('cli views - a burned rack counts its spare as failed, not as a spare, thou
   assert.equal(bare.notReady().length, named.length);
   await view.stop();
   await rm(dirname(logFile), { recursive: true, force: true });
+});
+
+test('cli views - a service log line shows bytes it did not produce escaped: no terminal control sequence gets through', () => {
+  // A device's answer or a message's field logged as-is could carry escapes that rewrite the operator's screen.
+  const hostile = '\x1b[2J\x1b]0;pwned\x07 ok\r\nnext\u009b31m';
+  const json = renderLogLine('executor', JSON.stringify({ level: 30, time: 0, msg: `device said ${hostile}`, detail: hostile }));
+  const plain = renderLogLine('executor', `not json ${hostile}`);
+  for (const line of [json, plain]) {
+    assert.doesNotMatch(line, /[\x00-\x08\x0a-\x1f\x7f-\x9f]/, JSON.stringify(line));
+    assert.match(line, /\\x1b\[2J/, 'the escape is shown, not obeyed');
+  }
+  assert.match(json, /device said \\x1b\[2J\\x1b\]0;pwned\\x07 ok\\r\\nnext\\x9b31m/);
 });
