@@ -6,6 +6,7 @@
 const levels: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 const hidden = new Set(['level', 'time', 'pid', 'hostname', 'service', 'instance', 'msg', 'trace_id', 'span_id', 'trace_flags']);
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point here
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
 const named: Record<string, string> = { '\n': '\\n', '\r': '\\r' };
 

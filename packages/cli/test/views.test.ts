@@ -144,6 +144,7 @@ test('cli views - a service log line shows bytes it did not produce escaped: no 
   const json = renderLogLine('executor', JSON.stringify({ level: 30, time: 0, msg: `device said ${hostile}`, detail: hostile }));
   const plain = renderLogLine('executor', `not json ${hostile}`);
   for (const line of [json, plain]) {
+    // eslint-disable-next-line no-control-regex -- looking for control characters is the test
     assert.doesNotMatch(line, /[\x00-\x08\x0a-\x1f\x7f-\x9f]/, JSON.stringify(line));
     assert.match(line, /\\x1b\[2J/, 'the escape is shown, not obeyed');
   }
