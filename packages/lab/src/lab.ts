@@ -4,6 +4,7 @@
  * hypervisors with heartbeating VMs, plus fault injection and a control API.
  * Everything listens on 127.0.0.1.
  */
+import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -96,6 +97,40 @@ async function relocate(addresses: string[]): Promise<Map<string, string>> {
   return moved;
 }
 
+/** Below Linux's ephemeral range (32768 and up), where no process's own UDP client socket can land. */
+const UDP_PORTS = { from: 20_000, to: 32_767 } as const;
+
+/**
+ * Moves the switches' SNMP agents (UDP) to free loopback ports. Not ephemeral
+ * ones: the kernel hands those to every SNMP client socket in this and other
+ * processes, which took a port chosen here before the agent could bind it.
+ */
+async function relocateUdp(addresses: string[]): Promise<Map<string, string>> {
+  const moved = new Map<string, string>();
+  const taken = new Set<number>();
+  for (const address of new Set(addresses)) {
+    for (;;) {
+      const port = UDP_PORTS.from + Math.floor(Math.random() * (UDP_PORTS.to - UDP_PORTS.from + 1));
+      if (taken.has(port) || !(await udpPortFree(port))) continue;
+      taken.add(port);
+      moved.set(address, `127.0.0.1:${port}`);
+      break;
+    }
+  }
+  return moved;
+}
+
+function udpPortFree(port: number): Promise<boolean> {
+  const socket = createSocket('udp4');
+  return new Promise((resolve) => {
+    socket.once('error', () => {
+      socket.close();
+      resolve(false);
+    });
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+  });
+}
+
 export async function startLab(options: LabOptions): Promise<Lab> {
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'fb-lab-')));
@@ -120,11 +155,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         san: (id) => `file:${credentialsPath}#san-${id}`,
       },
     });
-    const moved = await relocate([
-      ...(draft.hosts ?? []).map((h) => h.bmc.address),
-      ...(draft.switches ?? []).map((s) => s.address),
-      ...(draft.storageArrays ?? []).map((a) => a.address),
-    ]);
+    const moved = await relocate([...(draft.hosts ?? []).map((h) => h.bmc.address), ...(draft.storageArrays ?? []).map((a) => a.address)]);
+    for (const [from, to] of await relocateUdp((draft.switches ?? []).map((s) => s.address))) moved.set(from, to);
     const at = (address: string): string => moved.get(address) ?? address;
     for (const h of draft.hosts ?? []) {
       h.bmc.address = at(h.bmc.address);
