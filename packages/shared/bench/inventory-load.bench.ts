@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { InventoryError } from '../src/inventory/inventory-error.ts';
 import { loadInventoryFile } from '../src/inventory/loader.ts';
+import { lineOf } from '../test/inventory-fixture.ts';
 import { generatedInventory, inventoryJson, inventoryYaml } from '../test/inventory-generated.ts';
 
 /** Issue #15: what a 50,000-host inventory may cost to load, and to reject. */
@@ -53,14 +54,6 @@ async function loadOnce(path: string): Promise<void> {
   const ms = performance.now() - started;
   const result: RunResult = { ms, peakRssMiB: process.resourceUsage().maxRSS / 1024, ...outcome };
   process.stdout.write(`${JSON.stringify(result)}\n`);
-}
-
-/** 1-based line of the one occurrence of `needle`. */
-function lineOf(text: string, needle: string): number {
-  let line = 1;
-  const end = text.indexOf(needle);
-  for (let at = text.indexOf('\n'); at !== -1 && at < end; at = text.indexOf('\n', at + 1)) line++;
-  return line;
 }
 
 function runChild(path: string): Promise<RunResult> {

@@ -17,7 +17,7 @@ export function lineOf(text: string, needle: string): number {
   return text.slice(0, text.indexOf(needle)).split('\n').length;
 }
 
-export function inventoryError(fn: () => unknown): InventoryError {
+function inventoryError(fn: () => unknown): InventoryError {
   try {
     fn();
   } catch (err) {

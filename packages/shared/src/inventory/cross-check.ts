@@ -62,7 +62,7 @@ export function crossCheck(inv: Inventory): CrossCheckProblem[] {
   inv.racks.forEach((rack, r) => {
     if (rack.tor !== undefined && !switches.has(rack.tor)) report(['racks', r, 'tor'], `unknown switch ${quote(rack.tor)}`);
   });
-  checkDrillVlans(inv.vlans, report);
+  checkDrillVlans(inv.vlans, vlans, report);
 
   // An HBA's fabric may have no array yet (a spare cabled in advance); a LUN without its array cannot be granted.
   const lunFabrics = new Map<string, string>();
@@ -151,9 +151,7 @@ export function crossCheck(inv: Inventory): CrossCheckProblem[] {
 }
 
 /** A drill moves a server onto its VLAN's drill twin; a twin that is in production, or shared, joins what the drill must keep apart. */
-function checkDrillVlans(vlans: readonly Vlan[], report: Report): void {
-  const production = new Map<number, Vlan>();
-  for (const vlan of vlans) if (!production.has(vlan.id)) production.set(vlan.id, vlan);
+function checkDrillVlans(vlans: readonly Vlan[], production: ById<number, Vlan>, report: Report): void {
   const twins = new Map<number, number>();
   vlans.forEach((vlan, v) => {
     if (vlan.drillVlan === undefined) return;

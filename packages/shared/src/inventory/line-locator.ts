@@ -3,7 +3,7 @@ import { CORE_SCHEMA, load, YAMLException, type EventType, type State } from 'js
 /** A field path as zod and the cross-checks name it: mapping keys and sequence indices. */
 export type FieldPath = readonly PropertyKey[];
 
-export type LineOf = (path: FieldPath) => number | undefined;
+type LineOf = (path: FieldPath) => number | undefined;
 
 /**
  * Places field paths on their lines. JSON is YAML too, so one locator serves
