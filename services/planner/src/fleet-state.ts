@@ -35,6 +35,8 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
 export class FleetState {
   private servers = new Map<string, ServerEntry>();
   private hosts = new Map<string, HostEntry>();
+  /** What the inventory says of each host, kept from `load`: a host that comes back idle goes back to it. */
+  private seeded = new Map<string, HostStatus>();
   /** Changes go to Redis one after another, so each names the version the one before it wrote. */
   private writing: Promise<void> = Promise.resolve();
   private readonly siteHosts: Set<string>;
@@ -46,6 +48,7 @@ export class FleetState {
   /** Seeds what the ledger lacks from the inventory, then reads it whole. */
   async load(): Promise<void> {
     const seed = ledgerSeedOf(this.options.inventory, this.options.clock());
+    this.seeded = seed.hosts;
     const added = await this.options.ledger.seed(seed);
     await this.reload();
     const differences = ledgerDifferences(seed, { servers: this.servers, hosts: this.hosts });
@@ -84,8 +87,18 @@ export class FleetState {
     return [...this.servers.values()].some((e) => 'host' in e.placement && e.placement.host === host && e.placement.state !== 'unrecovered');
   }
 
+  /** What the inventory made of the host, before any incident. */
+  seededStatusOf(host: string): HostStatus | undefined {
+    return this.seeded.get(host);
+  }
+
   isDown(host: string): boolean {
     return this.statusOf(host)?.role === 'down';
+  }
+
+  /** Hosts the ledger says are down. */
+  downHosts(): string[] {
+    return [...this.hosts].filter(([, e]) => e.status.role === 'down').map(([id]) => id);
   }
 
   /** Free to take a server: a spare, a repurposable host, or a hypervisor the inventory made one. */

@@ -8,7 +8,7 @@
  */
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { createActor, type Actor } from 'xstate';
-import { ledgerSeedOf, siteDomains, type DomainFailed, type DrillStart, type FailureDomain, type HostFailed, type HostRecovered, type HostStatus, type Inventory, type LedgerCause, type Logger, type ServerReport, type Store } from '@firebreak/shared';
+import { siteDomains, type DomainFailed, type DrillStart, type FailureDomain, type HostFailed, type HostRecovered, type HostStatus, type Inventory, type LedgerCause, type Logger, type ServerReport, type Store } from '@firebreak/shared';
 import type { IncidentEffects } from './incident/effects.ts';
 import { boundIncidentMachine, type IncidentActorOptions } from './incident/incident-actors.ts';
 import { hostsOfPlan, INCIDENT_MACHINE_ID, INCIDENT_MACHINE_VERSION, type IncidentContext, type IncidentInput } from './incident/incident.machine.ts';
@@ -317,8 +317,8 @@ export class IncidentManager {
    * decide (failback, or make it a spare). Resolves once the ledger says so.
    */
   async onHostRecovered(event: HostRecovered): Promise<void> {
-    if (!this.fleet.isDown(event.host) || this.failedHosts(false).has(event.host)) return;
-    const seeded = ledgerSeedOf(this.options.inventory, 0).hosts.get(event.host);
+    if (!this.fleet.isDown(event.host) || this.openIncidentHosts().includes(event.host)) return;
+    const seeded = this.fleet.seededStatusOf(event.host);
     const status: HostStatus =
       seeded === undefined || seeded.role === 'home' || (seeded.role === 'hypervisor' && seeded.servers.length > 0)
         ? { role: 'quarantined', reason: 'came back after a failure while its work runs elsewhere' }
@@ -326,10 +326,14 @@ export class IncidentManager {
     await this.fleet.record({ kind: 'detector', id: `host-recovered-${event.host}-${event.epoch}` }, { hosts: new Map([[event.host, status]]) });
   }
 
-  /** Hosts the ledger says are down, and hosts of open incidents (not drills: their hosts are only rehearsed as failed). */
-  private failedHosts(withLedger = true): Set<string> {
-    const open = [...this.open.values()].filter((o) => o.drillId === null).flatMap((o) => [...o.hosts]);
-    return new Set([...open, ...(withLedger ? this.options.inventory.hosts.filter((h) => this.fleet.isDown(h.id)).map((h) => h.id) : [])]);
+  /** Hosts the ledger says are down, and hosts of open incidents. */
+  private failedHosts(): Set<string> {
+    return new Set([...this.openIncidentHosts(), ...this.fleet.downHosts()]);
+  }
+
+  /** Hosts that failed in an open incident (not drills: their hosts are only rehearsed as failed). */
+  private openIncidentHosts(): string[] {
+    return [...this.open.values()].filter((o) => o.drillId === null).flatMap((o) => [...o.hosts]);
   }
 
   private existingVms(): { server: string; hypervisor: string }[] {

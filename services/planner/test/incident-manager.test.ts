@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DomainFailed, HostFailed, Inventory, ledgerSeedOf, type Command, type CommandResult, type IncidentProgress } from '@firebreak/shared';
+import { DomainFailed, HostFailed, Inventory, ledgerSeedOf, type Command, type CommandResult, type IncidentProgress, type Store } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
 import type { ClaimOutcome, HeartbeatWanted } from '../src/incident/effects.ts';
 import type { IncidentManager } from '../src/incident-manager.ts';
@@ -10,13 +10,25 @@ import { FakeEffects, succeeded, testManager, useRedis } from './fake-effects.ts
 
 const freshStore = useRedis();
 
-async function manager(inventory: Inventory, effects: FakeEffects, closed: string[], clock?: () => number): Promise<IncidentManager> {
-  return testManager(await freshStore(), inventory, effects, {
+/** A manager on its own emptied Redis (or `options.store`), recording each closed incident as "<id> <outcome>" in `closed`. */
+async function manager(inventory: Inventory, effects: FakeEffects, closed: string[], options: { clock?: () => number; store?: Store } = {}): Promise<IncidentManager> {
+  const { clock } = options;
+  return testManager(options.store ?? (await freshStore()), inventory, effects, {
     actor: { stepTimeoutMs: 5_000, heartbeatTimeoutMs: 5_000 },
     input: { retryBaseMs: 1 },
     onIncidentClosed: (id, outcome) => void closed.push(`${id} ${outcome}`),
     ...(clock && { clock }),
   });
+}
+
+/** Holds every storage grant until opened: the incident has claimed its hosts and waits there. */
+function holdGrants(effects: FakeEffects): { open: () => void } {
+  const storage = gate();
+  effects.answer = async (c) => {
+    if (c.kind === 'storage' && c.action === 'grant') await storage.wait();
+    return succeeded;
+  };
+  return storage;
 }
 
 /** Holds the commands it is asked about until opened. */
@@ -75,11 +87,7 @@ test('incident manager - a rack failure reported while an incident in that rack 
 
 test('incident manager - a failure in the same rack after the open incident has claimed its hosts opens an incident of its own', async () => {
   const effects = new FakeEffects();
-  const storage = gate();
-  effects.answer = async (c) => {
-    if (c.kind === 'storage' && c.action === 'grant') await storage.wait();
-    return succeeded;
-  };
+  const storage = holdGrants(effects);
   const closed: string[] = [];
   const planner = await manager(fleet, effects, closed);
   await planner.onHostFailed(hostFailed('r9-h01', 1));
@@ -212,7 +220,7 @@ test('incident manager - the final report gives each server its detect, fence, p
   t.mock.method(Date, 'now', () => time.now);
   const effects = new TimedEffects(time);
   const closed: string[] = [];
-  const planner = await manager(inventory, effects, closed, () => time.now);
+  const planner = await manager(inventory, effects, closed, { clock: () => time.now });
 
   await planner.onDomainFailed(rackFailed('r3', ['r3-h01', 'r3-h02'], 1, firstFailureAt, detectedAt));
   // Polled on real timers: waitFor's deadline would read the simulated clock.
@@ -242,7 +250,7 @@ test('incident manager - a failed domain takes its idle hosts down with it, what
   const members = fleet.hosts.filter((h) => h.rack === rack.id);
   const idle = members.filter((h) => h.role !== 'production').map((h) => h.id);
   const running = members.filter((h) => serversOn([h.id]).length > 0).map((h) => h.id);
-  const planner = await testManager(store, fleet, new FakeEffects(), { actor: { stepTimeoutMs: 5_000, heartbeatTimeoutMs: 5_000 } });
+  const planner = await manager(fleet, new FakeEffects(), [], { store });
   assert.ok(idle.every((h) => planner.fleetView().candidates.includes(h)), 'idle hosts are candidates before');
   // A switch or power loss, not a fire: the BMCs still answer, and the detector names only the hosts it heard go.
   await planner.onDomainFailed(rackFailed(rack.id, running, 1));
@@ -256,13 +264,9 @@ test('incident manager - a failed domain takes its idle hosts down with it, what
 test('incident manager - a host an open incident is provisioning, reported failed while it reboots, is left to that incident', async () => {
   const store = await freshStore();
   const effects = new FakeEffects();
-  const storage = gate();
-  effects.answer = async (c) => {
-    if (c.kind === 'storage' && c.action === 'grant') await storage.wait();
-    return succeeded;
-  };
+  const storage = holdGrants(effects);
   const closed: string[] = [];
-  const planner = await testManager(store, fleet, effects, { input: { retryBaseMs: 1 }, onIncidentClosed: (id, outcome) => void closed.push(`${id} ${outcome}`) });
+  const planner = await manager(fleet, effects, closed, { store });
   await planner.onHostFailed(hostFailed('r9-h01', 1));
   const context = () => planner.incidents().get('inc-r9-h01-1')?.getSnapshot().context;
   await waitFor('the incident to claim its host', () => (context()?.claimed.length ?? 0) > 0);
@@ -294,8 +298,7 @@ test('incident manager - a hypervisor that carries a recovered server as a VM fa
     hosts: [{ id: hypervisor.id, version: 1, status: { role: 'hypervisor', servers: [moved.server], converted: true } }, { id: moved.host, version: 1, status: { role: 'down' } }],
   });
   const closed: string[] = [];
-  const effects = new FakeEffects();
-  const planner = await testManager(store, fleet, effects, { input: { retryBaseMs: 1 }, onIncidentClosed: (id, outcome) => void closed.push(`${id} ${outcome}`) });
+  const planner = await manager(fleet, new FakeEffects(), closed, { store });
   await planner.onHostFailed(hostFailed(hypervisor.id, 1));
   const incident = `inc-${hypervisor.id}-1`;
   assert.deepEqual(Object.keys(planner.incidents().get(incident)?.getSnapshot().context.serverHosts ?? {}), [moved.server], 'the VM it carried is the incident\'s to recover');

@@ -2,8 +2,8 @@
  * One incident, from detection to its outcome (ARCHITECTURE.md, "Recovery of
  * one incident"): detected → fencing → planning → claiming → recovering (a
  * child machine per target) → verifying → recovered | degraded | failed.
- * A target host that turns out dead (its BMC, its boot or its heartbeat
- * fails) is given up and released, and its servers are planned again onto
+ * A target host that turns out dead (its BMC, its OS or its hypervisor
+ * fails it) is given up and released, and its servers are planned again onto
  * other hosts within the incident. Drills skip fencing and end with a
  * cleanup that returns every borrowed host. Every effect is an invoked actor
  * bound in the wiring; this file decides.
