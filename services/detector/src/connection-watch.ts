@@ -6,7 +6,7 @@
 import { Events, type NatsConnection } from 'nats';
 
 export interface ConnectionEvents {
-  disconnected(): void;
+  disconnected?(): void;
   reconnected(): void;
 }
 
@@ -19,11 +19,11 @@ export function watchConnection(nc: Pick<NatsConnection, 'status'>, on: Connecti
   void (async () => {
     try {
       for await (const status of statuses) {
-        if (status.type === Events.Disconnect) on.disconnected();
+        if (status.type === Events.Disconnect) on.disconnected?.();
         else if (status.type === Events.Reconnect) on.reconnected();
       }
     } catch {
-      // The connection closed under us: the detector is stopping.
+      // The connection closed under us: there is nothing more to watch.
     }
   })();
   return { stop: () => (statuses as { stop?: () => void }).stop?.() };

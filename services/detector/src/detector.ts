@@ -14,7 +14,7 @@ import { Correlator, type FailureCandidate } from './correlation/correlator.ts';
 import { buildDomainMap } from './correlation/failure-domains.ts';
 import { mateMayFail, maxHoldMs } from './correlation/mate-may-fail.ts';
 import { watchConnection } from './connection-watch.ts';
-import { HeartbeatTracker, type ExpiredInfo, type HeartbeatMode } from './heartbeat/heartbeat-tracker.ts';
+import { expiryHorizonMs, HeartbeatTracker, type ExpiredInfo, type HeartbeatMode } from './heartbeat/heartbeat-tracker.ts';
 import { DetectorMetrics } from './metrics.ts';
 import { LinkState } from './snmp/link-state.ts';
 import { startTrapReceiver } from './snmp/trap-receiver.ts';
@@ -73,9 +73,6 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
   metrics.observeVerdictsWaiting(() => verdicts.waiting);
   const doubts = new Map<string, Doubt>();
   const intervalMs = options.heartbeat.intervalMs;
-  /** The longest silence before a host expires, as the tracker computes it. */
-  const expiryHorizonMs =
-    options.heartbeat.kind === 'fixed' ? intervalMs * options.heartbeat.missed : (options.heartbeat.maxSilenceMs ?? 4 * intervalMs);
 
   const prober = new BmcProber(inventory, { timeoutMs: options.bmcTimeoutMs, logger });
   const publishFailure = (c: FailureCandidate): void => {
@@ -97,7 +94,7 @@ export async function startDetector(options: DetectorOptions): Promise<Detector>
   const correlator = new Correlator({
     domains: buildDomainMap(inventory),
     windowMs: options.correlation.windowMs,
-    maxHoldMs: maxHoldMs(expiryHorizonMs, options.bmcTimeoutMs, options.correlation.windowMs),
+    maxHoldMs: maxHoldMs(expiryHorizonMs(options.heartbeat), options.bmcTimeoutMs, options.correlation.windowMs),
     minHosts: options.correlation.minHosts,
     minFraction: options.correlation.minFraction,
     isMonitored: (id) => tracker.isArmed(id),

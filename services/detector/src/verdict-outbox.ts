@@ -61,7 +61,7 @@ interface Entry {
   settled: boolean;
 }
 
-export const defaultOutboxBackoff: OutboxBackoff = { initialMs: 250, maxMs: 5_000 };
+const defaultOutboxBackoff: OutboxBackoff = { initialMs: 250, maxMs: 5_000 };
 const DEFAULT_MAX_IN_FLIGHT = 32;
 
 export class VerdictOutbox {

@@ -5,7 +5,7 @@
  * two attempts of one detector, publish the same id and JetStream keeps one.
  */
 import { SpanStatusCode, context, trace } from '@opentelemetry/api';
-import { Events, type NatsConnection, type Status } from 'nats';
+import type { NatsConnection } from 'nats';
 import {
   topics,
   type Bus,
@@ -15,6 +15,7 @@ import {
   type HostRecovered,
   type HostSuspect,
 } from '@firebreak/shared';
+import { watchConnection, type ConnectionWatch } from './connection-watch.ts';
 import { VerdictOutbox, type OutboxBackoff, type OutboxLogger, type OutboxOutcome } from './verdict-outbox.ts';
 
 const tracer = trace.getTracer('firebreak-detector');
@@ -25,8 +26,6 @@ export const verdictIds = {
   hostRecovered: (host: string, epoch: number): string => `host-recovered-${host}-${epoch}`,
   domainFailed: (domain: FailureDomain, epoch: number): string => `domain-failed-${domain.kind}-${domain.id}-${epoch}`,
 };
-
-export type { OutboxOutcome as VerdictOutcome } from './verdict-outbox.ts';
 
 export interface VerdictPublisherOptions {
   backoff?: OutboxBackoff;
@@ -39,16 +38,16 @@ const hostKey = (host: string): string => `host:${host}`;
 export class VerdictPublisher {
   private readonly outbox: VerdictOutbox;
 
-  private readonly statuses: AsyncIterable<Status> | undefined;
+  private readonly connection: ConnectionWatch;
 
   constructor(
-    private readonly bus: Pick<Bus, 'publish'> & { readonly nc?: Pick<NatsConnection, 'status'> },
+    private readonly bus: Pick<Bus, 'publish'> & { readonly nc: Pick<NatsConnection, 'status'> },
     logger: OutboxLogger,
     options: VerdictPublisherOptions = {},
   ) {
     this.outbox = new VerdictOutbox({ logger, ...options });
-    this.statuses = bus.nc?.status();
-    void this.watchReconnects();
+    // A verdict that waited out an outage goes as soon as the connection is back, not after its backoff.
+    this.connection = watchConnection(bus.nc, { reconnected: () => this.outbox.reconnected() });
   }
 
   /** Verdicts not yet acknowledged by JetStream. */
@@ -82,17 +81,7 @@ export class VerdictPublisher {
   /** Gives up on verdicts not yet published (each is logged); later verdicts are refused. */
   stop(): void {
     this.outbox.stop();
-    (this.statuses as { stop?: () => void } | undefined)?.stop?.();
-  }
-
-  /** A verdict that waited out an outage goes as soon as the connection is back, not after its backoff. */
-  private async watchReconnects(): Promise<void> {
-    if (this.statuses === undefined) return;
-    try {
-      for await (const status of this.statuses) if (status.type === Events.Reconnect) this.outbox.reconnected();
-    } catch {
-      // The connection closed under us: the backoff alone drives retries from here.
-    }
+    this.connection.stop();
   }
 
   /**

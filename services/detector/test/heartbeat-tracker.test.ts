@@ -36,6 +36,7 @@ class Harness {
   now = T0;
   readonly expired: ExpiredInfo[] = [];
   readonly resumed: ResumedInfo[] = [];
+  readonly hearing: HearingInfo[] = [];
   readonly unknownSubjects: string[] = [];
   readonly tracker: HeartbeatTracker;
   private readonly seqs = new Map<string, number>();
@@ -44,7 +45,6 @@ class Harness {
   constructor(
     readonly hosts: TrackedHost[],
     mode: HeartbeatMode = defaultHeartbeatMode,
-    onHearing?: (info: HearingInfo) => void,
   ) {
     this.tracker = new HeartbeatTracker(hosts, {
       mode,
@@ -52,7 +52,7 @@ class Harness {
       slotMs: SLOT_MS,
       onExpired: (info) => this.expired.push(info),
       onResumed: (info) => this.resumed.push(info),
-      ...(onHearing && { onHearing }),
+      onHearing: (info) => this.hearing.push(info),
       onUnknownHost: (subject) => this.unknownSubjects.push(subject),
     });
   }
@@ -393,8 +393,7 @@ test('detector heartbeat-tracker - serverOf is the last server heard: a hypervis
 
 test('detector heartbeat-tracker - deaf (NATS down): nobody expires; after the reconnect each host has a full horizon from the first heartbeat, and one that died meanwhile expires one horizon later', () => {
   const [a, b, dead] = makeHosts(1, 3) as [TrackedHost, TrackedHost, TrackedHost];
-  const hearing: HearingInfo[] = [];
-  const h = new Harness([a, b, dead], defaultHeartbeatMode, (info) => hearing.push(info));
+  const h = new Harness([a, b, dead]);
   for (let t = 0; t <= 2_000; t += 1_000) {
     h.advanceTo(T0 + t);
     for (const host of [a, b, dead]) h.beat(host);
@@ -411,7 +410,7 @@ test('detector heartbeat-tracker - deaf (NATS down): nobody expires; after the r
   h.advanceTo(T0 + 21_500);
   h.beat(a);
   assert.equal(h.tracker.isDeaf(), false);
-  assert.deepEqual(hearing, [{ deafForMs: 19_000, resumedBy: 'heartbeat', graceMs: 3_000 }]);
+  assert.deepEqual(h.hearing, [{ deafForMs: 19_000, resumedBy: 'heartbeat', graceMs: 3_000 }]);
   // b's agent reconnects later than a's, well within the horizon; dead never does.
   for (let t = 22_000; t <= 30_000; t += 1_000) {
     h.advanceTo(T0 + t);
@@ -430,8 +429,7 @@ test('detector heartbeat-tracker - deaf (NATS down): nobody expires; after the r
 
 test('detector heartbeat-tracker - reconnected but nothing heard: silence is judged again one horizon later, and silent hosts expire a horizon after that', () => {
   const [a, b] = makeHosts(1, 2) as [TrackedHost, TrackedHost];
-  const hearing: HearingInfo[] = [];
-  const h = new Harness([a, b], defaultHeartbeatMode, (info) => hearing.push(info));
+  const h = new Harness([a, b]);
   h.beat(a);
   h.beat(b);
   h.advanceTo(T0 + 500);
@@ -441,7 +439,7 @@ test('detector heartbeat-tracker - reconnected but nothing heard: silence is jud
   h.advanceTo(T0 + 7_990);
   assert.equal(h.tracker.isDeaf(), true);
   h.advanceTo(T0 + 8_000);
-  assert.deepEqual(hearing, [{ deafForMs: 7_500, resumedBy: 'timeout', graceMs: 3_000 }]);
+  assert.deepEqual(h.hearing, [{ deafForMs: 7_500, resumedBy: 'timeout', graceMs: 3_000 }]);
   h.advanceTo(T0 + 10_990);
   assert.equal(h.expired.length, 0);
   h.advanceTo(T0 + 11_000 + SLOT_MS);
@@ -450,8 +448,7 @@ test('detector heartbeat-tracker - reconnected but nothing heard: silence is jud
 
 test('detector heartbeat-tracker - a reconnect that fails again keeps the tracker deaf, counted from the first disconnect', () => {
   const [a, b] = makeHosts(1, 2) as [TrackedHost, TrackedHost];
-  const hearing: HearingInfo[] = [];
-  const h = new Harness([a, b], defaultHeartbeatMode, (info) => hearing.push(info));
+  const h = new Harness([a, b]);
   h.beat(a);
   h.beat(b);
   h.advanceTo(T0 + 1_000);
@@ -461,10 +458,10 @@ test('detector heartbeat-tracker - a reconnect that fails again keeps the tracke
   h.advanceTo(T0 + 2_100);
   h.tracker.deafen();
   h.advanceTo(T0 + 30_000);
-  assert.deepEqual([h.expired, hearing], [[], []], 'no timeout runs from a reconnect that was lost again');
+  assert.deepEqual([h.expired, h.hearing], [[], []], 'no timeout runs from a reconnect that was lost again');
   h.tracker.reconnected();
   h.beat(b);
-  assert.deepEqual(hearing, [{ deafForMs: 29_000, resumedBy: 'heartbeat', graceMs: 3_000 }]);
+  assert.deepEqual(h.hearing, [{ deafForMs: 29_000, resumedBy: 'heartbeat', graceMs: 3_000 }]);
   for (let t = 31_000; t <= 33_000; t += 1_000) {
     h.advanceTo(T0 + t - 1);
     assert.equal(h.expired.length, 0);

@@ -8,7 +8,7 @@
  */
 
 /** Silence, in heartbeat periods, that a healthy host never reaches (jitter included). */
-export const OVERDUE_PERIODS = 1.5;
+const OVERDUE_PERIODS = 1.5;
 
 export interface MateState {
   /** Expected to heartbeat; a powered-off spare is not, and tells nothing. */

@@ -32,6 +32,12 @@ export type HeartbeatMode =
 
 export const defaultHeartbeatMode = { kind: 'fixed', intervalMs: 1_000, missed: 3 } as const satisfies HeartbeatMode;
 
+/** The longest silence before an armed, heard host expires. */
+export function expiryHorizonMs(mode: HeartbeatMode): number {
+  // Typical phi timeouts are 1.5-3 periods; longer ones just wait a revolution.
+  return mode.kind === 'fixed' ? mode.intervalMs * mode.missed : (mode.maxSilenceMs ?? 4 * mode.intervalMs);
+}
+
 export interface ExpiredInfo {
   host: string;
   /** The host's own sentAt of its last heartbeat. */
@@ -152,22 +158,18 @@ export class HeartbeatTracker {
     this.clock = options.clock ?? monotonicClock;
     this.hosts = hosts.slice();
     this.intervalMs = mode.intervalMs;
-    let horizonMs: number;
     if (mode.kind === 'fixed') {
       if (!(mode.intervalMs > 0) || !Number.isInteger(mode.missed) || mode.missed < 1) {
         throw new RangeError(`heartbeat tracker: fixed mode needs intervalMs > 0 and a whole missed ≥ 1, got ${mode.intervalMs} × ${mode.missed}`);
       }
       this.fixedTimeoutMs = mode.intervalMs * mode.missed;
       this.phi = undefined;
-      horizonMs = this.fixedTimeoutMs;
     } else {
       this.fixedTimeoutMs = Number.NaN;
       this.phi = new PhiAccrualEstimator(count, mode);
-      // Typical phi timeouts are 1.5-3 periods; longer ones just wait a revolution.
-      horizonMs = mode.maxSilenceMs ?? 4 * mode.intervalMs;
     }
-    this.horizonMs = horizonMs;
-    this.wheel = new ExpiryWheel(count, { slotMs: options.slotMs ?? DEFAULT_SLOT_MS, horizonMs });
+    this.horizonMs = expiryHorizonMs(mode);
+    this.wheel = new ExpiryWheel(count, { slotMs: options.slotMs ?? DEFAULT_SLOT_MS, horizonMs: this.horizonMs });
     this.state = new Uint8Array(count);
     this.receivedAt = new Float64Array(count);
     this.sentAt = new Float64Array(count);
