@@ -3,7 +3,7 @@
  * command waits a few seconds at most: an unreachable server is a usage
  * problem (exit 2) with the fix in the message, never a hang or a stack.
  */
-import { connectBus, createStore, redactUrl, streams, type Bus, type Store } from '@firebreak/shared';
+import { connectBus, createStore, jetStreamErrorCode, jetStreamErrors, redactUrl, streams, type Bus, type Store } from '@firebreak/shared';
 import { findRunningLab, stateDir, statePath } from './lab-state.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -51,12 +51,6 @@ export async function resolveUrls<F extends UrlFlags>(flags: F): Promise<Resolve
   );
 }
 
-/** JetStream's error code in a failed API answer, if it is one. */
-export function apiErrorCode(err: unknown): number | undefined {
-  return (err as { api_error?: { err_code?: number } }).api_error?.err_code;
-}
-
-const STREAM_NOT_FOUND = 10059;
 
 function reason(err: unknown): string {
   const e = err as { message?: unknown; code?: unknown };
@@ -87,7 +81,7 @@ async function requireStreams(bus: Bus, url: string): Promise<void> {
         await bus.jsm.streams.info(name);
         return true;
       } catch (err) {
-        if (apiErrorCode(err) === STREAM_NOT_FOUND) return false;
+        if (jetStreamErrorCode(err) === jetStreamErrors.streamNotFound) return false;
         throw err;
       }
     }),

@@ -19,13 +19,15 @@ import { parseArgs } from 'node:util';
 import {
   IncidentPhase,
   IncidentProgress,
+  jetStreamErrorCode,
+  jetStreamErrors,
   streams,
   subjects,
   type Bus,
   type ServerProgress,
   type Store,
 } from '@firebreak/shared';
-import { apiErrorCode, resolveUrls, withBus, withStore } from './connections.ts';
+import { resolveUrls, withBus, withStore } from './connections.ts';
 import { HostStates, type HostState } from './host-states.ts';
 import { clock, renderIncident } from './incident-view.ts';
 
@@ -64,8 +66,6 @@ export interface NotReadyServer {
   message: string | null;
 }
 
-/** JetStream's "no message found" for a subject with nothing stored. */
-const NO_MESSAGE = 10037;
 
 /** The newest progress of one incident, or undefined if none was published (or it cannot be named in a subject). */
 export async function latestProgress(bus: Bus, incidentId: string): Promise<IncidentProgress | undefined> {
@@ -82,7 +82,7 @@ export async function latestProgress(bus: Bus, incidentId: string): Promise<Inci
         const parsed = IncidentProgress.safeParse(stored.json());
         return parsed.success ? { seq: stored.seq, progress: parsed.data } : undefined;
       } catch (err) {
-        if (apiErrorCode(err) === NO_MESSAGE) return undefined;
+        if (jetStreamErrorCode(err) === jetStreamErrors.noMessage) return undefined;
         throw err;
       }
     }),

@@ -3,3 +3,4 @@ export * from './connection.ts';
 export * from './streams.ts';
 export * from './trace-headers.ts';
 export * from './token-floor.ts';
+export * from './jetstream-errors.ts';

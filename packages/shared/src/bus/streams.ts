@@ -6,6 +6,7 @@
  */
 import { DiscardPolicy, NatsError, RetentionPolicy, StorageType, nanos, type JetStreamManager, type StreamConfig, type StreamInfo } from 'nats';
 import { streamSubjects, streams, type StreamName } from '../subjects.ts';
+import { jetStreamErrorCode, jetStreamErrors } from './jetstream-errors.ts';
 
 /** How long `Nats-Msg-Id` dedupe remembers an id: covers a publisher's retries across a reconnect. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -56,9 +57,6 @@ export function streamConfig(name: StreamName, options: EnsureStreamsOptions = {
   };
 }
 
-/** JetStream's "stream name already in use with a different configuration". */
-const STREAM_NAME_IN_USE = 10058;
-const STREAM_NOT_FOUND = 10059;
 
 /** The server refused the request itself: this NATS user may not manage streams (deploy/nats/nats.conf). */
 function isPermissionDenied(err: unknown): boolean {
@@ -69,7 +67,7 @@ async function currentInfo(jsm: JetStreamManager, name: StreamName): Promise<Str
   try {
     return await jsm.streams.info(name);
   } catch (err) {
-    if (err instanceof NatsError && err.api_error?.err_code === STREAM_NOT_FOUND) return undefined;
+    if (jetStreamErrorCode(err) === jetStreamErrors.streamNotFound) return undefined;
     throw err;
   }
 }
@@ -116,7 +114,7 @@ async function ensureStream(jsm: JetStreamManager, config: FirebreakStreamConfig
       return await jsm.streams.add(config);
     } catch (err) {
       if (isPermissionDenied(err)) return usable(undefined, config, err);
-      if (!(err instanceof NatsError) || err.api_error?.err_code !== STREAM_NAME_IN_USE) throw err;
+      if (jetStreamErrorCode(err) !== jetStreamErrors.streamNameInUse) throw err;
     }
   }
   try {

@@ -6,16 +6,12 @@
  * elected planner reads the floor, lifts its token above it, and records the
  * token before it acts: tokens only rise, whatever happens to Redis.
  */
-import { NatsError, type JetStreamClient, type JetStreamManager } from 'nats';
+import type { JetStreamClient, JetStreamManager } from 'nats';
 import { z } from 'zod';
 import { streams, subjects } from '../subjects.ts';
+import { jetStreamErrorCode, jetStreamErrors } from './jetstream-errors.ts';
 
 const FloorMessage = z.object({ site: z.string(), token: z.number().int().positive(), owner: z.string(), at: z.number() });
-
-/** JetStream's "no message found" for a subject with nothing stored. */
-const NO_MESSAGE = 10037;
-/** The stream's last sequence for the subject is not the one expected: someone recorded first. */
-const WRONG_LAST_SEQUENCE = 10071;
 
 export interface TokenFloorRecord {
   token: number;
@@ -38,7 +34,7 @@ export class TokenFloor {
       if (!parsed.success) throw new Error(`the fencing floor of site ${site} in ${streams.fencing} is not a floor record: ${z.prettifyError(parsed.error)}`);
       return { token: parsed.data.token, seq: msg.seq };
     } catch (err) {
-      if (err instanceof NatsError && err.api_error?.err_code === NO_MESSAGE) return undefined;
+      if (jetStreamErrorCode(err) === jetStreamErrors.noMessage) return undefined;
       throw err;
     }
   }
@@ -55,7 +51,7 @@ export class TokenFloor {
         expect: { streamName: streams.fencing, lastSubjectSequence: after?.seq ?? 0 },
       });
     } catch (err) {
-      if (err instanceof NatsError && err.api_error?.err_code === WRONG_LAST_SEQUENCE) {
+      if (jetStreamErrorCode(err) === jetStreamErrors.wrongLastSequence) {
         throw new TokenFloorConflictError(`another planner recorded a fencing token for site ${site} first`, { cause: err });
       }
       throw err;

@@ -7,6 +7,8 @@
  */
 import {
   CommandResult,
+  jetStreamErrorCode,
+  jetStreamErrors,
   streams,
   topics,
   type Bus,
@@ -37,8 +39,6 @@ export interface CommandGatewayOptions {
 
 const DEFAULT_RECHECK_MS = 5_000;
 const DEFAULT_CONCURRENCY = 32;
-/** JetStream's "no message found" (JSNoMessageFoundErr): nothing stored on that subject. */
-const NO_MESSAGE_FOUND = 10037;
 
 interface Waiter {
   readonly command: Command;
@@ -50,11 +50,6 @@ interface Waiter {
 
 function commandTopic(kind: CommandKind): Topic<typeof Command> {
   return { ...topics.commands, subject: topics.command(kind).subject };
-}
-
-function isNoMessageFound(err: unknown): boolean {
-  const apiError = (err as { api_error?: { err_code?: unknown } } | null)?.api_error;
-  return apiError?.err_code === NO_MESSAGE_FOUND;
 }
 
 /** A result belongs to a waiter only when it names the command its subject names. */
@@ -184,7 +179,7 @@ export class CommandGateway {
     try {
       data = (await this.bus.jsm.streams.getMessage(streams.results, { last_by_subj: waiter.subject })).data;
     } catch (err) {
-      if (isNoMessageFound(err)) return undefined;
+      if (jetStreamErrorCode(err) === jetStreamErrors.noMessage) return undefined;
       throw err;
     }
     let parsed: ReturnType<typeof CommandResult.safeParse>;
