@@ -324,7 +324,8 @@ function entryStarts(input: string, from: number, to: number): number[] {
   return starts;
 }
 
-function newlines(input: string, from: number, to: number): number {
+/** Counts in place: the text may be tens of megabytes, and splitting it would copy every line. */
+export function newlines(input: string, from: number, to: number): number {
   let count = 0;
   for (let at = input.indexOf('\n', from); at !== -1 && at < to; at = input.indexOf('\n', at + 1)) count++;
   return count;

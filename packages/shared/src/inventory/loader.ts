@@ -5,7 +5,7 @@ import { Inventory } from '../schemas/inventory.schema.ts';
 import { formatPath } from '../schemas/validation.ts';
 import { crossCheck } from './cross-check.ts';
 import { InventoryError, type InventoryProblem } from './inventory-error.ts';
-import { lineLocator } from './line-locator.ts';
+import { lineLocator, newlines } from './line-locator.ts';
 import { readYaml } from './read-yaml.ts';
 import { unknownFieldMessage } from './unknown-field.ts';
 
@@ -71,7 +71,7 @@ function readJson(text: string, source: string): unknown {
     const position = /at position (\d+)/.exec(message)?.[1];
     const offset = position !== undefined ? Number(position) : message.includes('end of JSON input') ? text.length : undefined;
     const problem = { path: '(syntax)', message };
-    throw new InventoryError(source, [withLine(problem, offset === undefined ? undefined : lineAt(text, offset))], err);
+    throw new InventoryError(source, [withLine(problem, offset === undefined ? undefined : 1 + newlines(text, 0, offset))], err);
   }
 }
 
@@ -99,13 +99,6 @@ function perField(issue: z.core.$ZodIssue): Found[] {
   if (issue.code !== 'unrecognized_keys') return [issue];
   const messages = issue.message.split('\n');
   return issue.keys.map((key, k) => ({ path: [...issue.path, key], message: messages[k] ?? 'unknown field' }));
-}
-
-/** Counts in place: the text may be tens of megabytes, and splitting it would copy every line. */
-function lineAt(text: string, offset: number): number {
-  let line = 1;
-  for (let at = text.indexOf('\n'); at !== -1 && at < offset; at = text.indexOf('\n', at + 1)) line++;
-  return line;
 }
 
 function withLine(problem: InventoryProblem, line: number | undefined): InventoryProblem {
