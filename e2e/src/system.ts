@@ -18,6 +18,8 @@ export interface SystemOptions {
   seed?: number;
   /** Executor processes sharing the command queue; default 1. */
   executors?: number;
+  /** Planner processes: 2 runs a standby beside the leader, as a deployment does; default 1. */
+  planners?: number;
   /** Extra environment for every service (detector windows, timeouts, OTEL_*). */
   env?: Record<string, string>;
   /** Watch every heartbeat (default): tests check where servers run; a benchmark reads the incident report instead. */
@@ -133,15 +135,17 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     startService('boot-service');
     startService('detector');
     startService('planner');
+    for (let i = 2; i <= (options.planners ?? 1); i++) startService('planner', `planner-${i}`);
     for (let i = 1; i <= (options.executors ?? 1); i++) startService('executor', `executor-${i}`);
 
     const logs = (lastLines = 40): string =>
       [...services.values()].map((s) => `--- ${s.name}\n${s.lines.slice(-lastLines).join('\n')}`).join('\n');
 
-    // Ready: the planner leads, every executor consumes, the detector has seen the fleet.
+    // Ready: a planner leads, every executor consumes, the detector has seen the fleet.
     const ready = 60_000;
+    const planners = [...services.entries()].filter(([k]) => k.startsWith('planner')).map(([, s]) => s);
     await Promise.all([
-      services.get('planner')?.waitForLog((l) => l.includes('planning for the site'), ready),
+      Promise.any(planners.map((p) => p.waitForLog((l) => l.includes('planning for the site'), ready))),
       ...[...services.entries()].filter(([k]) => k.startsWith('executor')).map(([, s]) => s.waitForLog((l) => l.includes(`"msg":"ready"`), ready)),
       services.get('detector')?.waitForLog((l) => l.includes(`"msg":"ready"`), ready),
       ...(observeHeartbeats ? [observer.waitForHeartbeats(lab.inventory.hosts.filter((h) => h.role !== 'spare').length, ready)] : []),

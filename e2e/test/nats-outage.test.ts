@@ -39,7 +39,7 @@ async function storedEvents(bus: Bus, afterSeq: number): Promise<Stored[]> {
 }
 
 test('NATS down for 2 s as a rack burns: the rack is recovered and no healthy host is reported failed', { timeout: 300_000 }, async (t) => {
-  const system = await startSystem({ size: 'tiny', executors: 2 });
+  const system = await startSystem({ size: 'tiny', executors: 2, planners: 2 });
   try {
     const { lab, observer, bus } = system;
     const rack = 'r2';

@@ -2,8 +2,9 @@
  * redis-server is SIGKILLed in the middle of a rack's recovery and started
  * again on its data: the planner resumes the incident from what Redis kept,
  * the recovery completes on the devices with no action done twice, and the
- * planner's fencing token never goes back. Once on a planner elected at
- * start, once after a planner failover (the lease token is then 2).
+ * planner's fencing token never goes back. A standby planner runs beside the
+ * leader throughout. Once on the planner elected at start, once after the
+ * leader died and the standby took over (the lease token is then 2).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -47,7 +48,8 @@ async function crashRedisMidRecovery(system: RunningSystem, t: { diagnostic(mess
   assert.ok(tokens.every((token, i) => i === 0 || token >= (tokens[i - 1] ?? 0)), `tokens went back: ${tokens.join(' → ')}`);
 }
 
-const slowDevices = { size: 'tiny', executors: 2, lab: { powerDelayMs: 800, bootDelayMs: 1_500 } } as const;
+// Two planners (leader and standby) and two executors, as deployed; devices slow enough to have a middle to crash in.
+const slowDevices = { size: 'tiny', executors: 2, planners: 2, lab: { powerDelayMs: 800, bootDelayMs: 1_500 } } as const;
 
 test('redis killed and restarted mid-recovery: the recovery completes', { timeout: 300_000 }, async (t) => {
   const system = await startSystem(slowDevices);
@@ -61,9 +63,13 @@ test('redis killed and restarted mid-recovery: the recovery completes', { timeou
 test('redis killed and restarted mid-recovery after a planner failover: the recovery completes and the token stays at 2 or more', { timeout: 300_000 }, async (t) => {
   const system = await startSystem(slowDevices);
   try {
-    await system.services.get('planner')?.kill();
-    const planner2 = system.startService('planner', 'planner-2');
-    await planner2.waitForLog((l) => l.includes('planning for the site'), 60_000);
+    // The leader dies; the standby, running beside it all along, takes the lease.
+    const planners = [...system.services.values()].filter((s) => s.name.startsWith('planner'));
+    const leader = planners.find((p) => p.lines.some((l) => l.includes('planning for the site')));
+    const standby = planners.find((p) => p !== leader);
+    assert.ok(leader && standby, 'a leader and a standby');
+    await leader.kill();
+    await standby.waitForLog((l) => l.includes('planning for the site'), 60_000);
     await crashRedisMidRecovery(system, t);
     assert.ok(Math.min(...electedTokens(system).slice(1)) >= 2, `after the failover: ${electedTokens(system).join(' → ')}`);
   } finally {

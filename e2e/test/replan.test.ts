@@ -16,7 +16,7 @@ let system: RunningSystem;
 
 before(async () => {
   // One attempt per step and a short wait for heartbeats: a dead target is given up in seconds.
-  system = await startSystem({ size: 'tiny', executors: 2, env: { FB_STEP_ATTEMPTS: '1', FB_HEARTBEAT_TIMEOUT_MS: '6000' } });
+  system = await startSystem({ size: 'tiny', executors: 2, planners: 2, env: { FB_STEP_ATTEMPTS: '1', FB_HEARTBEAT_TIMEOUT_MS: '6000' } });
 });
 after(() => system?.stop());
 

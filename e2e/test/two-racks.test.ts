@@ -15,7 +15,7 @@ import { startSystem, type RunningSystem } from '../src/system.ts';
 let system: RunningSystem;
 
 before(async () => {
-  system = await startSystem({ size: { sites: 1, racksPerSite: 4, hostsPerRack: 8 }, executors: 2 });
+  system = await startSystem({ size: { sites: 1, racksPerSite: 4, hostsPerRack: 8 }, executors: 2, planners: 2 });
 });
 after(() => system?.stop());
 
