@@ -32,7 +32,9 @@ import { parseArgs } from 'node:util';
 import {
   batchScheduled,
   connectBus,
+  createStore,
   isBatchScheduled,
+  plannerLeaseKey,
   ensureStreams,
   loadInventoryFile,
   startNatsServer,
@@ -166,6 +168,11 @@ async function main(): Promise<void> {
 
   console.log(`executor bench: ${count} power status commands over ${hosts.length} hosts (${values.size}), ${executorCount} executor process(es), ${runs} runs, zero-latency BMCs`);
   const site = inventory.hosts[0]?.site ?? 'site1';
+  // The load generator stands in for the site's planner, so it holds the lease executors obey.
+  const store = createStore(redis.url);
+  const lease = await store.leaderLeases.acquire(plannerLeaseKey(site), 'bench-planner', 3_600_000);
+  await store.close();
+  if (!lease.acquired) throw new Error('the bench could not take the planner lease');
   const command = (run: number, i: number): PowerCommand => {
     const now = Date.now();
     return {
@@ -175,7 +182,8 @@ async function main(): Promise<void> {
       commandId: `bench-${randomUUID()}`,
       incidentId: `bench-${run}`,
       site,
-      fencingToken: 1,
+      fencingToken: lease.token,
+      issuer: 'bench-planner',
       issuedAt: now,
       deadline: now + 120_000,
       attempt: 1,

@@ -1,7 +1,10 @@
 /**
  * Carries out one command exactly once in effect, in bounded time, and says
  * precisely what happened. Order matters:
- *   1. the fencing token is checked (a deposed planner is refused);
+ *   1. the command must come from the site's current planner lease holder
+ *      (lease-authority.ts): anything else is dead-lettered with the reason,
+ *      records nothing and publishes no result, so a forged or late command
+ *      can neither act nor stand in for a real one's result;
  *   2. an idempotency record is claimed: a command whose result is recorded
  *      returns that result without touching hardware (a redelivery after a
  *      crash between record and ack); one still pending runs again (see below);
@@ -14,6 +17,7 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   CommandResult,
   errorCodes,
+  FirebreakError,
   toFirebreakError,
   topics,
   type Command,
@@ -21,6 +25,7 @@ import {
   type Store,
 } from '@firebreak/shared';
 import { KeyedLimiter } from './keyed-limiter.ts';
+import { LeaseAuthority } from './lease-authority.ts';
 
 /** What the drivers did, read back from the device. */
 export interface Execution {
@@ -51,6 +56,8 @@ export interface CommandRunnerOptions {
    */
   limits: { perDevice: number };
   retry: { initialMs: number; maxMs: number };
+  /** How long the lease holder read from the store is trusted (lease-authority.ts). */
+  leaseCacheMs?: number;
   clock?: () => number;
 }
 
@@ -61,11 +68,13 @@ export const idempotencyKey = (commandId: string): string => `cmd-${commandId}`;
 
 export class CommandRunner {
   readonly deviceLimiter: KeyedLimiter;
+  private readonly authority: LeaseAuthority;
   private readonly clock: () => number;
 
   constructor(private readonly options: CommandRunnerOptions) {
     this.deviceLimiter = new KeyedLimiter(options.limits.perDevice);
     this.clock = options.clock ?? Date.now;
+    this.authority = new LeaseAuthority({ leases: options.store.leaderLeases, clock: this.clock, ...(options.leaseCacheMs !== undefined && { cacheMs: options.leaseCacheMs }) });
   }
 
   /** The bus handler: resolves once the result is durable and published. */
@@ -74,20 +83,12 @@ export class CommandRunner {
     const { store } = this.options;
     const key = idempotencyKey(command.commandId);
 
-    // Both in one Redis round trip (auto-pipelined): the fence decides first, the record only matters if it passes.
-    const [fence, begun] = await Promise.all([store.fencing.check(command.site, command.fencingToken), store.idempotency.begin(key, undefined, CommandResult)]);
-    if (!fence.accepted) {
-      const rejected = {
-        outcome: 'rejected' as const,
-        error: {
-          code: errorCodes.staleFencingToken,
-          message: `fencing token ${command.fencingToken} is older than ${fence.newest}, the newest seen for site ${command.site}: the issuing planner has lost its lease`,
-          retryable: false,
-        },
-      };
-      // A record this delivery began keeps the rejection, so no later delivery mistakes it for a crash mid-effect.
-      return begun.first ? this.record(key, command, startedAt, 1, rejected) : this.finish(command, startedAt, 1, rejected);
+    const lease = await this.authority.check(command);
+    if (!lease.accepted) {
+      this.options.logger.warn({ commandId: command.commandId, site: command.site, fencingToken: command.fencingToken, issuer: command.issuer }, lease.reason);
+      throw new FirebreakError(lease.reason, { code: errorCodes.staleFencingToken, retryable: false });
     }
+    const begun = await store.idempotency.begin(key, undefined, CommandResult);
     if (!begun.first && begun.record.state === 'done') {
       const replay = { ...begun.record.result, replayed: true };
       await this.options.results.publish(replay);
@@ -157,12 +158,6 @@ export class CommandRunner {
   private async record(key: string, command: Command, startedAt: number, attempts: number, outcome: Pick<CommandResult, 'outcome'> & Partial<CommandResult>): Promise<CommandResult> {
     const result = this.build(command, startedAt, attempts, outcome);
     await this.options.store.idempotency.complete(key, result);
-    await this.options.results.publish(result);
-    return result;
-  }
-
-  private async finish(command: Command, startedAt: number, attempts: number, outcome: Pick<CommandResult, 'outcome'> & Partial<CommandResult>): Promise<CommandResult> {
-    const result = this.build(command, startedAt, attempts, outcome);
     await this.options.results.publish(result);
     return result;
   }

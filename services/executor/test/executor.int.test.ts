@@ -11,6 +11,7 @@ import {
   createStore,
   ensureStreams,
   loadConfig,
+  plannerLeaseKey,
   streams,
   subjects,
   topics,
@@ -47,6 +48,8 @@ const deadLetters: { subject: string; reason: string }[] = [];
 const sc = StringCodec();
 /** Short, so a command whose executor died comes back within the test. */
 const ACK_WAIT_MS = 2_000;
+/** The planner lease the tests' commands come under: the executor obeys only its holder. */
+const leader = { fencingToken: 0, issuer: 'planner-test' };
 const DEFAULT_LIMITS: ExecutorOptions['limits'] = { perKind: {}, defaultPerKind: 16, perDevice: 2 };
 
 function powerCommand(host: string, action: PowerCommand['action'], overrides: Partial<PowerCommand> = {}): PowerCommand {
@@ -58,7 +61,7 @@ function powerCommand(host: string, action: PowerCommand['action'], overrides: P
     commandId: `c-${randomUUID()}`,
     incidentId: 'inc-1',
     site: 'site1',
-    fencingToken: 10,
+    ...leader,
     issuedAt: now,
     deadline: now + 10_000,
     attempt: 1,
@@ -97,6 +100,9 @@ before(async () => {
   bus = await connectBus({ url: nats.url, name: 'executor-test' });
   await ensureStreams(bus.jsm);
   store = createStore(redis.url);
+  const lease = await store.leaderLeases.acquire(plannerLeaseKey('site1'), leader.issuer, 3_600_000);
+  assert.ok(lease.acquired);
+  leader.fencingToken = lease.token;
   lab = await startLab({ natsUrl: nats.url, size: 'tiny', powerDelayMs: 100 });
   nc = await connect({ servers: nats.url });
   nc.subscribe(subjects.resultsAll, {
@@ -147,24 +153,64 @@ test('executor - a command sent again after it was carried out replays its recor
   assert.equal(lab.recorder.count('bmc', 'power-on', host), 1, 'one power-on at the BMC');
 });
 
-test('executor - a stale fencing token is rejected and nothing is done', async () => {
+test('executor - only the lease holder acts: forged tokens below, equal to and above its own, and a deposed leader, change nothing and block nothing', async () => {
   const host = spares()[2];
   assert.ok(host);
-  await send(powerCommand(spares()[0] ?? host, 'status', { fencingToken: 20 }));
-  const stale = powerCommand(host, 'on', { fencingToken: 19 });
-  await send(stale);
-  const [result] = await resultOf(stale.commandId);
-  assert.equal(result?.outcome, 'rejected');
-  assert.equal(result?.error?.code, 'STALE_FENCING_TOKEN');
-  assert.match(result?.error?.message ?? '', /older than 20/);
-  assert.equal(lab.recorder.count('bmc', 'power-on', host), 0);
+  const forged = [
+    { why: /stale/, cmd: powerCommand(host, 'on', { fencingToken: leader.fencingToken - 1 }) },
+    { why: /issuer does not match/, cmd: powerCommand(host, 'on', { issuer: 'mallory' }) },
+    { why: /above the lease holder's/, cmd: powerCommand(host, 'on', { fencingToken: leader.fencingToken + 1 }) },
+    { why: /above the lease holder's/, cmd: powerCommand(host, 'off', { fencingToken: 1_000_000, issuer: 'mallory' }) },
+  ];
+  const lettersBefore = deadLetters.length;
+  for (const { cmd } of forged) await send(cmd);
+  await waitFor('a dead letter per forged command', () => deadLetters.length >= lettersBefore + forged.length);
+  const letters = deadLetters.slice(lettersBefore);
+  for (const [i, { why }] of forged.entries()) assert.match(letters[i]?.reason ?? '', why, `forged command ${i}: ${letters[i]?.reason}`);
+  assert.ok(letters.every((l) => l.subject === subjects.deadLetter(subjects.command('power'))));
+
+  // The real leader's command under the id a forger used first: recorded nothing, so it runs; the huge token raised nothing.
+  const real = powerCommand(host, 'on', { commandId: forged[0]?.cmd.commandId ?? '' });
+  await send(real);
+  const [result] = await resultOf(real.commandId);
+  assert.equal(result?.outcome, 'succeeded', JSON.stringify(result));
+  assert.equal(results.get(real.commandId)?.length, 1, 'no result was ever published for a forged command');
+  assert.equal(lab.recorder.count('bmc', 'power-on', host), 1, 'only the real command reached the BMC');
+  assert.equal(lab.recorder.count('bmc', 'power-off', host), 0);
+
+  // A handover: the new holder's command acts at once; the deposed leader's, sent after it, is refused.
+  const deposed = { ...leader };
+  assert.ok(await store.leaderLeases.release(plannerLeaseKey('site1'), leader.issuer));
+  const next = await store.leaderLeases.acquire(plannerLeaseKey('site1'), 'planner-next', 3_600_000);
+  assert.ok(next.acquired);
+  try {
+    const fromNext = powerCommand(host, 'status', { fencingToken: next.token, issuer: 'planner-next' });
+    await send(fromNext);
+    assert.equal((await resultOf(fromNext.commandId))[0]?.outcome, 'succeeded');
+    const late = powerCommand(host, 'off', deposed);
+    const before = deadLetters.length;
+    await send(late);
+    await waitFor('the deposed leader\'s command dead-lettered', () => deadLetters.length > before);
+    assert.match(deadLetters[before]?.reason ?? '', new RegExp(`token ${deposed.fencingToken} refused: stale, the site site1 lease is now held with token ${next.token}`));
+    assert.equal(lab.world.host(host).power, 'on', 'the deposed leader powered nothing off');
+  } finally {
+    await store.leaderLeases.release(plannerLeaseKey('site1'), 'planner-next');
+    const back = await store.leaderLeases.acquire(plannerLeaseKey('site1'), leader.issuer, 3_600_000);
+    assert.ok(back.acquired);
+    leader.fencingToken = back.token;
+  }
+  // Leave the spare as the later tests expect it: off.
+  const off = powerCommand(host, 'off');
+  await send(off);
+  assert.equal((await resultOf(off.commandId))[0]?.outcome, 'succeeded');
 });
 
 test('executor - a malformed command is dead-lettered and the next one still runs', async () => {
+  const before = deadLetters.length;
   await bus.js.publish(subjects.command('power'), sc.encode(JSON.stringify({ kind: 'power', host: 'r1-h01' })), { msgID: randomUUID() });
-  await waitFor('the dead letter', () => deadLetters.some((d) => d.subject === subjects.deadLetter(subjects.command('power'))));
-  assert.match(deadLetters[0]?.reason ?? '', /commandId/);
-  const ok = powerCommand(spares()[0] ?? '', 'status', { fencingToken: 20 });
+  await waitFor('the dead letter', () => deadLetters.slice(before).some((d) => d.subject === subjects.deadLetter(subjects.command('power'))));
+  assert.match(deadLetters[before]?.reason ?? '', /commandId/);
+  const ok = powerCommand(spares()[0] ?? '', 'status', {});
   await send(ok);
   assert.equal((await resultOf(ok.commandId))[0]?.outcome, 'succeeded');
 });
@@ -173,7 +219,7 @@ test('executor - a device that times out is retried, then reported failed within
   const host = lab.inventory.hosts.find((h) => h.rack === 'r2' && h.role === 'spare')?.id;
   assert.ok(host);
   lab.faults.setBmc(host, { mode: 'slow', latencyMs: 3_000 });
-  const cmd = powerCommand(host, 'on', { fencingToken: 20, deadline: Date.now() + 1_500 });
+  const cmd = powerCommand(host, 'on', { ...leader, deadline: Date.now() + 1_500 });
   await send(cmd);
   const [result] = await resultOf(cmd.commandId, 1, 5_000);
   assert.equal(result?.outcome, 'failed');
@@ -190,7 +236,7 @@ test('executor - per-device concurrency holds at the BMC under a burst of 1,000 
   for (const h of r1) lab.faults.setBmc(h.id, { mode: 'slow', latencyMs: 5 });
   try {
     lab.recorder.resetPeaks();
-    const burst = Array.from({ length: 1_000 }, (_, i) => powerCommand(r1[i % r1.length]?.id ?? '', 'status', { fencingToken: 20 }));
+    const burst = Array.from({ length: 1_000 }, (_, i) => powerCommand(r1[i % r1.length]?.id ?? '', 'status', {}));
     await Promise.all(burst.map((c) => send(c)));
     await waitFor('1,000 results', () => burst.every((c) => results.has(c.commandId)), 60_000);
     assert.ok(burst.every((c) => results.get(c.commandId)?.[0]?.outcome === 'succeeded'));
@@ -207,7 +253,7 @@ test('executor - storage: a grant makes the LUN visible to the new host, a fence
   const spare = lab.inventory.hosts.find((h) => h.role === 'spare' && h.hba);
   const lun = lab.inventory.luns[0];
   assert.ok(spare?.hba && lun);
-  const base = { kind: 'storage' as const, array: lun.array, site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false };
+  const base = { kind: 'storage' as const, array: lun.array, site: 'site1', incidentId: 'inc-1', ...leader, attempt: 1, drill: false };
   const now = Date.now();
   const grant: StorageCommand = { ...base, action: 'grant', lun: lun.id, initiator: spare.hba.initiator, host: spare.id, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
   await bus.publish(topics.command('storage'), grant, { msgId: randomUUID() });
@@ -229,7 +275,7 @@ test('executor - boot without a boot service configured fails permanently with t
   const image = lab.inventory.images[0];
   assert.ok(spare?.nics[0] && image);
   const now = Date.now();
-  const cmd = { kind: 'boot' as const, action: 'configure' as const, host: spare.id, mac: spare.nics[0].mac, image: image.id, server: 'db1', site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
+  const cmd = { kind: 'boot' as const, action: 'configure' as const, host: spare.id, mac: spare.nics[0].mac, image: image.id, server: 'db1', site: 'site1', incidentId: 'inc-1', ...leader, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
   await bus.publish(topics.command('boot'), cmd, { msgId: randomUUID() });
   const [result] = await resultOf(cmd.commandId);
   assert.equal(result?.outcome, 'failed');
@@ -241,7 +287,7 @@ test('executor - vm: a VM is defined and started on a running hypervisor, and it
   const hypervisor = lab.inventory.hosts.find((h) => h.role === 'hypervisor' && h.hypervisor);
   const server = lab.inventory.servers[0];
   assert.ok(hypervisor && server, 'the tiny lab has a standing hypervisor');
-  const base = { kind: 'vm' as const, hypervisor: hypervisor.id, vm: `${server.id}-vm`, site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false };
+  const base = { kind: 'vm' as const, hypervisor: hypervisor.id, vm: `${server.id}-vm`, site: 'site1', incidentId: 'inc-1', ...leader, attempt: 1, drill: false };
   const run = async (extra: { action: 'define'; spec: VmSpec } | { action: 'start' | 'undefine' }): Promise<CommandResult | undefined> => {
     const now = Date.now();
     const cmd = { ...base, ...extra, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
@@ -265,7 +311,7 @@ test('executor - net: an access VLAN command puts a spare on a server VLAN, read
   const nic = spare?.nics[0];
   assert.ok(spare && nic && vlan !== undefined);
   const now = Date.now();
-  const cmd: NetCommand = { kind: 'net', action: 'access', vlan, switch: nic.switch, port: nic.port, host: spare.id, site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
+  const cmd: NetCommand = { kind: 'net', action: 'access', vlan, switch: nic.switch, port: nic.port, host: spare.id, site: 'site1', incidentId: 'inc-1', ...leader, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 };
   await bus.publish(topics.command('net'), cmd, { msgId: randomUUID() });
   const [result] = await resultOf(cmd.commandId);
   assert.equal(result?.outcome, 'succeeded', JSON.stringify(result));
@@ -281,7 +327,7 @@ function netCommands(): NetCommand[] {
   return lab.inventory.hosts
     .filter((h) => h.role === 'spare')
     .flatMap((h) => (h.nics[0] ? [{ host: h.id, nic: h.nics[0] }] : []))
-    .map(({ host, nic }) => ({ kind: 'net', action: 'access', vlan, switch: nic.switch, port: nic.port, host, site: 'site1', incidentId: 'inc-1', fencingToken: 20, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 }));
+    .map(({ host, nic }) => ({ kind: 'net', action: 'access', vlan, switch: nic.switch, port: nic.port, host, site: 'site1', incidentId: 'inc-1', ...leader, attempt: 1, drill: false, commandId: `c-${randomUUID()}`, issuedAt: now, deadline: now + 10_000 }));
 }
 
 test('executor - per-kind: net commands published after a power burst larger than its limit do not wait for it, and the power limit holds at the BMCs', async () => {
@@ -294,7 +340,7 @@ test('executor - per-kind: net commands published after a power burst larger tha
   const net = netCommands();
   assert.ok(net.length > 0);
   // 20 times the power limit, and more than the 16 slots a net consumer has: at 200 ms a BMC request, about 4 s of work.
-  const power = Array.from({ length: 40 }, (_, i) => powerCommand(hosts[i % hosts.length] ?? '', 'status', { fencingToken: 20 }));
+  const power = Array.from({ length: 40 }, (_, i) => powerCommand(hosts[i % hosts.length] ?? '', 'status', {}));
   for (const h of hosts) lab.faults.setBmc(h, { mode: 'slow', latencyMs: 200 });
   try {
     lab.recorder.resetPeaks();
@@ -327,7 +373,7 @@ test('executor - per-kind: executors share each kind\'s durable, so every comman
   const other = await startTestExecutor('e-b', limits);
   try {
     const hosts = lab.inventory.hosts.filter((h) => h.role === 'production').map((h) => h.id);
-    const power = Array.from({ length: 40 }, (_, i) => powerCommand(hosts[i % hosts.length] ?? '', 'status', { fencingToken: 20 }));
+    const power = Array.from({ length: 40 }, (_, i) => powerCommand(hosts[i % hosts.length] ?? '', 'status', {}));
     const net = netCommands();
     for (const c of power) await send(c);
     for (const c of net) await bus.publish(topics.command('net'), c, { msgId: randomUUID() });
@@ -351,8 +397,8 @@ test('executor - upgrading: the durable older executors shared is named with the
   await bus.jsm.consumers.add(streams.commands, { durable_name: RETIRED_EXECUTOR_DURABLE, filter_subject: subjects.commandsAll, ack_policy: AckPolicy.Explicit, ack_wait: nanos(60_000) });
   const [a, b] = spares();
   assert.ok(a && b);
-  const inHand = powerCommand(a, 'status', { fencingToken: 20 });
-  const queued = powerCommand(b, 'status', { fencingToken: 20 });
+  const inHand = powerCommand(a, 'status', {});
+  const queued = powerCommand(b, 'status', {});
   await send(inHand);
   await send(queued);
   const held = await (await bus.js.consumers.get(streams.commands, RETIRED_EXECUTOR_DURABLE)).next({ expires: 5_000 });
@@ -433,7 +479,8 @@ test('executor - killed after recording a result but before the ack: the next ex
   const host = spares()[2];
   assert.ok(host);
   assert.equal(lab.world.host(host).power, 'off');
-  const cmd = powerCommand(host, 'on', { fencingToken: 20 });
+  const ons = lab.recorder.count('bmc', 'power-on', host);
+  const cmd = powerCommand(host, 'on', {});
   // Only the doomed executor consumes, so it is the one that gets the command.
   await executor.stop();
   await runCrashingExecutor('after-result', cmd, 'doomed-1');
@@ -442,14 +489,14 @@ test('executor - killed after recording a result but before the ack: the next ex
   assert.equal(first?.executor, 'doomed-1');
   assert.equal(first?.outcome, 'succeeded', JSON.stringify(first));
   assert.deepEqual(await store.idempotency.get(idempotencyKey(cmd.commandId), CommandResult), { state: 'done', result: first });
-  assert.equal(lab.recorder.count('bmc', 'power-on', host), 1);
+  assert.equal(lab.recorder.count('bmc', 'power-on', host), ons + 1);
   const reads = lab.recorder.count('bmc', 'get-system', host);
 
   // Unacked, the command comes back after the ack wait, to whichever executor consumes then.
   executor = await startTestExecutor('e2');
   const [, again] = await resultOf(cmd.commandId, 2, 3 * ACK_WAIT_MS);
   assert.deepEqual(again, { ...first, replayed: true }, 'the recorded result, published again');
-  assert.equal(lab.recorder.count('bmc', 'power-on', host), 1, 'one power-on at the BMC');
+  assert.equal(lab.recorder.count('bmc', 'power-on', host), ons + 1, 'one power-on at the BMC');
   assert.equal(lab.recorder.count('bmc', 'get-system', host), reads, 'the redelivery did not touch the BMC');
   assert.equal(lab.world.host(host).power, 'on');
 });
@@ -459,7 +506,7 @@ test('executor - killed after the effect but before recording it: the redelivery
   assert.ok(host);
   assert.equal(lab.world.host(host).power, 'on');
   const offs = lab.recorder.count('bmc', 'power-off', host);
-  const cmd = powerCommand(host, 'off', { fencingToken: 20 });
+  const cmd = powerCommand(host, 'off', {});
   await executor.stop();
   await runCrashingExecutor('after-effect', cmd, 'doomed-2');
 

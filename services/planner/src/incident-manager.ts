@@ -53,6 +53,8 @@ export interface IncidentManagerOptions {
   effects: IncidentEffects;
   logger: Logger;
   fencingToken: () => number;
+  /** This planner's instance id: the lease owner executors check commands against. */
+  issuer: string;
   actor?: Partial<Pick<IncidentActorOptions, 'stepTimeoutMs' | 'bmcFenceTimeoutMs' | 'heartbeatTimeoutMs' | 'policy'>>;
   input?: Partial<Pick<IncidentInput, 'maxAttempts' | 'retryBaseMs' | 'maxReplans'>>;
   clock?: () => number;
@@ -81,6 +83,7 @@ export class IncidentManager {
       inventory: options.inventory,
       effects: this.effects,
       fencingToken: options.fencingToken,
+      issuer: options.issuer,
       candidates: () => this.candidates(),
       existingVms: () => this.existingVms(),
       ...options.actor,

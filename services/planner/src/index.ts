@@ -46,6 +46,7 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
         effects,
         logger,
         fencingToken: () => election.token ?? 0,
+        issuer: config.SERVICE_INSTANCE_ID,
         actor: {
           stepTimeoutMs: config.FB_STEP_TIMEOUT_MS,
           bmcFenceTimeoutMs: config.FB_BMC_FENCE_TIMEOUT_MS,

@@ -4,7 +4,7 @@
  * so executors refuse a deposed leader's late commands.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LeaseStore, Logger, TokenFloor } from '@firebreak/shared';
+import { plannerLeaseKey, type LeaseStore, type Logger, type TokenFloor } from '@firebreak/shared';
 import { raceAbort } from './effects/until-aborted.ts';
 
 export interface LeaderElectionOptions {
@@ -30,7 +30,7 @@ export class LeaderElection {
   constructor(private readonly options: LeaderElectionOptions) {}
 
   get key(): string {
-    return `planner-${this.options.site}`;
+    return plannerLeaseKey(this.options.site);
   }
 
   start(): void {

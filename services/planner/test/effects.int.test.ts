@@ -104,6 +104,7 @@ function command(incidentId: string, host: string, behaviour: Behaviour = {}): P
     incidentId,
     site: 'site1',
     fencingToken: 3,
+    issuer: 'planner-test',
     issuedAt: now,
     deadline: now + 60_000,
     attempt: 1,

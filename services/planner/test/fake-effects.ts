@@ -185,6 +185,7 @@ export async function testManager(store: Store, inventory: Inventory, effects: I
     effects,
     logger: quietLogger,
     fencingToken: () => 1,
+    issuer: 'planner-test',
     actor: { stepTimeoutMs: 5_000, heartbeatTimeoutMs: 30_000 },
     ...options,
   });

@@ -32,6 +32,7 @@ function machineWith(effects: FakeEffects, options: Partial<IncidentActorOptions
     inventory: scenario.inventory,
     effects,
     fencingToken: () => 7,
+    issuer: 'planner-a',
     candidates: () => [...scenario.candidates],
     stepTimeoutMs: 1_000,
     heartbeatTimeoutMs: 200,
@@ -83,7 +84,7 @@ test('incident machine - the reference scenario: 20 servers lost, 10 hosts → 8
   // The tier-0 servers are all back.
   for (const s of ['db-01', 'db-02', 'auth-01']) assert.equal(end.context.targets[s]?.status, 'done', s);
   // Every command carried the leader's token.
-  assert.ok(effects.published.every((c) => c.fencingToken === 7));
+  assert.ok(effects.published.every((c) => c.fencingToken === 7 && c.issuer === 'planner-a'));
 });
 
 test('incident machine - every dead host is fenced (BMC power-off) before any storage is granted', async () => {

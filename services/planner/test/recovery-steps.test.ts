@@ -11,7 +11,7 @@ function planner(): RecoveryPlanner {
   return new RecoveryPlanner(inventory);
 }
 
-const frame = (drill: boolean): CommandFrame => ({ incidentId: 'inc-7', site: 'site1', fencingToken: 3, drill, now: 1_000, deadline: 61_000, attempt: 1 });
+const frame = (drill: boolean): CommandFrame => ({ incidentId: 'inc-7', site: 'site1', fencingToken: 3, issuer: 'planner-a', drill, now: 1_000, deadline: 61_000, attempt: 1 });
 const bareMetal: RecoveryTarget = { mode: 'bare-metal', server: 'db1', host: 'r1-h3' };
 
 function bootConfigure(commands: Command[]): Extract<BootCommand, { action: 'configure' }> {

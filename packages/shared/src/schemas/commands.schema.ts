@@ -6,8 +6,12 @@ const commandBase = {
   commandId: Id,
   incidentId: Id,
   site: Id,
-  /** The issuing planner's lease token; executors reject tokens older than the newest seen for the site. */
+  /**
+   * The issuing planner's lease token and its instance id (the lease's owner): an executor acts only
+   * when both are the current holder's of the site's planner lease.
+   */
   fencingToken: z.number().int().nonnegative(),
+  issuer: z.string().min(1).max(256),
   issuedAt: EpochMs,
   /** After this instant the command must not start, and a running one is abandoned. */
   deadline: EpochMs,
@@ -97,7 +101,7 @@ export const commandSchemas = {
   vm: VmCommand,
 } as const;
 
-export const CommandOutcome = z.enum(['succeeded', 'failed', 'rejected']);
+export const CommandOutcome = z.enum(['succeeded', 'failed']);
 export type CommandOutcome = z.infer<typeof CommandOutcome>;
 
 export const CommandResult = z.object({

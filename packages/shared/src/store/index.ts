@@ -6,15 +6,13 @@ import { IdempotencyStore } from './idempotency.ts';
 import { InventoryStore } from './inventory-store.ts';
 import { LeaseStore } from './leases.ts';
 import { SnapshotStore } from './snapshots.ts';
-import { FencingStore } from './fencing.ts';
 import { FleetLedger } from './fleet-ledger.ts';
 
 export { redisKeys } from './keys.ts';
-export { LeaseStore, type AcquireResult, type LeaseHolder } from './leases.ts';
+export { LeaseStore, plannerLeaseKey, type AcquireResult, type LeaseHolder } from './leases.ts';
 export { IdempotencyStore, type BeginResult, type IdempotencyRecord } from './idempotency.ts';
 export { SnapshotStore, SnapshotEnvelope, SnapshotMismatchError, type MachineIdentity } from './snapshots.ts';
 export { InventoryStore, type VersionedInventory } from './inventory-store.ts';
-export { FencingStore, type FenceCheck } from './fencing.ts';
 export { FleetLedger, LedgerConflictError, StaleLedgerTokenError, type LedgerChange, type LedgerSeed, type LedgerState } from './fleet-ledger.ts';
 
 export const leaseNamespaces = {
@@ -39,7 +37,6 @@ export class Store {
   readonly idempotency: IdempotencyStore;
   readonly snapshots: SnapshotStore;
   readonly inventory: InventoryStore;
-  readonly fencing: FencingStore;
   readonly ledger: FleetLedger;
 
   constructor(
@@ -54,7 +51,6 @@ export class Store {
     );
     this.snapshots = new SnapshotStore(redis);
     this.inventory = new InventoryStore(redis);
-    this.fencing = new FencingStore(redis);
     this.ledger = new FleetLedger(redis);
   }
 

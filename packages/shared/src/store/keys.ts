@@ -35,9 +35,6 @@ export const redisKeys = {
   /** Counter that never expires, so fencing tokens keep rising across expiry and re-acquire. */
   fencingCounter: (namespace: string, id: string): string => `${PREFIX}:fence:${leaseTag(namespace, id)}`,
 
-  /** The newest planner fencing token executors have seen for a site. */
-  newestFencingToken: (site: string): string => `${PREFIX}:fence-seen:${keyPart(site, 'site')}`,
-
   idempotency: (key: string): string => `${PREFIX}:idem:${keyPart(key, 'idempotency key')}`,
 
   /** Snapshots and the open set share the `{incidents}` tag: they change in one MULTI. */

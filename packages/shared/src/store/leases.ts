@@ -104,6 +104,9 @@ function checkOwner(owner: string): string {
   return owner;
 }
 
+/** The leader lease of a site's planners: its holder's token and owner are what executors obey. */
+export const plannerLeaseKey = (site: string): string => `planner-${site}`;
+
 export class LeaseStore {
   /** Groups leases: `host` for host claims, `leader` for leader election. */
   readonly namespace: string;

@@ -233,6 +233,7 @@ const commandBase = {
   incidentId: 'inc-1',
   site: 'site1',
   fencingToken: 7,
+  issuer: 'planner-a',
   issuedAt: t0 + 10_000,
   deadline: t0 + 70_000,
   attempt: 1,

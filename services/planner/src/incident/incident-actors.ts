@@ -16,6 +16,8 @@ export interface IncidentActorOptions {
   effects: IncidentEffects;
   /** The planner's current leader token: read when a command is issued, so a resumed incident carries the new leader's. */
   fencingToken: () => number;
+  /** This planner's instance id, the owner of the lease the token comes with. */
+  issuer: string;
   /** Hosts the planner may use now (not production, not failed, not leased elsewhere). */
   candidates: () => string[];
   /** VMs running on standing hypervisors. */
@@ -43,7 +45,7 @@ export function incidentActors(options: IncidentActorOptions) {
 
   const frame = (incidentId: string, site: string, drill: boolean, attempt: number, timeoutMs: number): CommandFrame => {
     const now = clock();
-    return { incidentId, site, drill, attempt, now, deadline: now + timeoutMs, fencingToken: options.fencingToken() };
+    return { incidentId, site, drill, attempt, now, deadline: now + timeoutMs, fencingToken: options.fencingToken(), issuer: options.issuer };
   };
   /** Runs the commands, with a little slack past their deadline for the results to arrive. */
   const run = (commands: readonly Command[], timeoutMs: number): Promise<CommandResult[]> =>

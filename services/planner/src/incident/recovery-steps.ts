@@ -49,6 +49,8 @@ export interface CommandFrame {
   incidentId: string;
   site: string;
   fencingToken: number;
+  /** The planner instance that holds the lease the token came with. */
+  issuer: string;
   drill: boolean;
   now: number;
   deadline: number;
@@ -264,6 +266,7 @@ export class RecoveryPlanner {
       incidentId: frame.incidentId,
       site: frame.site,
       fencingToken: frame.fencingToken,
+      issuer: frame.issuer,
       issuedAt: frame.now,
       deadline: frame.deadline,
       attempt: frame.attempt,
