@@ -17,12 +17,17 @@ import {
   ensureStreams,
   headers,
   loadConfig,
+  natsUsers,
+  passwordVariable,
+  randomPassword,
   ReadinessReport,
   redactConfig,
+  startNatsServer,
   streams,
   subjects,
   TokenFloor,
   topics,
+  type AuthenticatedNatsServer,
   type Bus,
   type Command,
   type CommandKind,
@@ -30,6 +35,7 @@ import {
   type ConsumerHandle,
   type DeadLetter,
   type Heartbeat,
+  type NatsUser,
   type Topic,
 } from '@firebreak/shared';
 import {
@@ -42,7 +48,7 @@ import {
   sampleIncidentProgress,
   waitFor,
 } from '@firebreak/shared/testing';
-import { natsUsers, passwordVariable, randomPassword, runNatsUntilExit, startSecuredNats, type NatsUser, type SecuredNats } from './secured-nats.ts';
+import { runNatsUntilExit } from './nats-config-run.ts';
 
 /** The planner's durables (services/planner/src/index.ts). */
 const plannerDurables = { hostFailed: 'planner-host-failed', drillStart: 'planner-drill-start' } as const;
@@ -52,12 +58,12 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const WAIT_MS = 20_000;
 
-let nats: SecuredNats;
+let nats: AuthenticatedNatsServer;
 const buses: Bus[] = [];
 const raw: NatsConnection[] = [];
 
 async function as(user: NatsUser): Promise<Bus> {
-  const bus = await nats.connectAs(user);
+  const bus = await nats.connectAs(user, `deploy-test-${user}`);
   buses.push(bus);
   return bus;
 }
@@ -117,7 +123,7 @@ async function corePublishRefused(nc: NatsConnection, seen: string[], subject: s
 }
 
 before(async () => {
-  nats = await startSecuredNats();
+  nats = await startNatsServer({ auth: true, readyTimeoutMs: 30_000 });
 });
 
 after(async () => {
@@ -408,7 +414,7 @@ test('deploy nats - what a user must not do is refused', async () => {
   for (const bus of [detector, planner, executor, operator]) await corePublishRefused(bus.nc, refusedPublishes(bus.nc), beatSubject, beatData);
 
   // Host agents: heartbeats and nothing else, not even the JetStream API.
-  await assert.rejects(() => nats.connectAs('host-agent'), (err: unknown) => isPermissionViolation(err));
+  await assert.rejects(() => nats.connectAs('host-agent', 'deploy-test-host-agent'), (err: unknown) => isPermissionViolation(err));
   const agent = await rawAs('host-agent');
   const agentRefused = refusedPublishes(agent);
   const seen: string[] = [];

@@ -13,9 +13,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
-import { startRedisServer, subjects, type EmbeddedServer } from '@firebreak/shared';
+import { startNatsServer, startRedisServer, subjects, type AuthenticatedNatsServer, type EmbeddedServer, type NatsUser } from '@firebreak/shared';
 import { freeUdpPort, sampleHeartbeat, sampleInventory, waitFor } from '@firebreak/shared/testing';
-import { startSecuredNats, type NatsUser, type SecuredNats } from './secured-nats.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const READY_MS = 90_000;
@@ -59,7 +58,7 @@ function startProcess(name: string, entry: string, env: Record<string, string>):
   };
 }
 
-let nats: SecuredNats;
+let nats: AuthenticatedNatsServer;
 let redis: EmbeddedServer;
 let dir: string;
 const procs: Proc[] = [];
@@ -67,7 +66,7 @@ let agent: NatsConnection | undefined;
 let operator: NatsConnection | undefined;
 
 before(async () => {
-  [nats, redis] = await Promise.all([startSecuredNats(), startRedisServer()]);
+  [nats, redis] = await Promise.all([startNatsServer({ auth: true, readyTimeoutMs: 30_000 }), startRedisServer()]);
   dir = await mkdtemp(join(tmpdir(), 'fb-deploy-services-'));
 });
 

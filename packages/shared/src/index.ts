@@ -2,6 +2,7 @@ export * from './subjects.ts';
 export * from './topics.ts';
 export * from './errors.ts';
 export * from './embedded-servers.ts';
+export * from './nats-users.ts';
 export * from './batch-scheduling.ts';
 export * from './free-udp-port.ts';
 export * from './schemas/index.ts';

@@ -301,9 +301,9 @@ export class Bus {
     this.js = nc.jetstream();
   }
 
-  /** Wraps an open connection; fails when the server has no JetStream. */
-  static async open(nc: NatsConnection, logger: BusLogger = silentLogger): Promise<Bus> {
-    return new Bus(nc, await nc.jetstreamManager(), logger);
+  /** Wraps an open connection; fails when the server has no JetStream, unless told not to ask (`checkJetStream: false`). */
+  static async open(nc: NatsConnection, logger: BusLogger = silentLogger, options: { checkJetStream?: boolean } = {}): Promise<Bus> {
+    return new Bus(nc, await nc.jetstreamManager({ checkAPI: options.checkJetStream ?? true }), logger);
   }
 
   /** Publishes to a JetStream topic and resolves once the stream has stored it (or recognised a duplicate). */

@@ -21,6 +21,12 @@ export interface ConnectBusOptions {
   user?: string | undefined;
   password?: string | undefined;
   logger?: BusLogger;
+  /**
+   * Default true: fail unless the server answers JetStream's API. False for a
+   * client of core NATS only, such as a host agent, whose user may not ask
+   * (deploy/nats/nats.conf); its bus can then only publish and subscribe.
+   */
+  checkJetStream?: boolean;
 }
 
 function credentials(options: ConnectBusOptions): { user: string; pass: string; inboxPrefix: string } | undefined {
@@ -96,7 +102,7 @@ async function watchStatus(nc: NatsConnection, name: string, logger: BusLogger):
 export async function connectBus(options: ConnectBusOptions): Promise<Bus> {
   const nc = await connectNats(options);
   try {
-    return await Bus.open(nc, options.logger ?? silentLogger);
+    return await Bus.open(nc, options.logger ?? silentLogger, { checkJetStream: options.checkJetStream ?? true });
   } catch (err) {
     await nc.close();
     throw err;
