@@ -19,6 +19,8 @@ export const FaultRequest = z.discriminatedUnion('fault', [
   z.object({ fault: z.literal('bmc-slow'), host: Id, latencyMs: z.number().int().positive() }),
   z.object({ fault: z.literal('bmc-fail'), host: Id, requests: z.number().int().positive().default(1) }),
   z.object({ fault: z.literal('bmc-ok'), host: Id }),
+  z.object({ fault: z.literal('switch-slow'), switch: Id, latencyMs: z.number().int().positive(), jitterMs: z.number().int().nonnegative().default(0) }),
+  z.object({ fault: z.literal('switch-ok'), switch: Id }),
   z.object({ fault: z.literal('health'), host: Id, health: z.enum(['OK', 'Warning', 'Critical']) }),
   z.object({ fault: z.literal('flap-host'), host: Id, periodMs: z.number().int().positive().default(2_000), cycles: z.number().int().positive().default(3) }),
   z.object({ fault: z.literal('restore-host'), host: Id }),
@@ -52,6 +54,7 @@ class HttpError extends Error {
 function applyFault(deps: ControlApiDeps, req: z.output<typeof FaultRequest>): unknown {
   const { faults, world } = deps;
   if ('host' in req && !world.hasHost(req.host)) throw new HttpError(404, `no host "${req.host}" in the lab`);
+  if ('switch' in req && !world.inventory.switches.some((s) => s.id === req.switch)) throw new HttpError(404, `no switch "${req.switch}" in the lab`);
   switch (req.fault) {
     case 'burn-rack':
       if (!world.inventory.racks.some((r) => r.id === req.rack)) throw new HttpError(404, `no rack "${req.rack}" in the lab`);
@@ -68,6 +71,10 @@ function applyFault(deps: ControlApiDeps, req: z.output<typeof FaultRequest>): u
       return faults.setBmc(req.host, { mode: 'fail', requests: req.requests });
     case 'bmc-ok':
       return faults.setBmc(req.host, { mode: 'ok' });
+    case 'switch-slow':
+      return faults.setSwitch(req.switch, { mode: 'slow', latencyMs: req.latencyMs, jitterMs: req.jitterMs });
+    case 'switch-ok':
+      return faults.setSwitch(req.switch, { mode: 'ok' });
     case 'health':
       return faults.setHealth(req.host, req.health);
     case 'flap-host':

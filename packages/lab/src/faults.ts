@@ -6,6 +6,7 @@
 import type { World } from './world.ts';
 
 export type BmcFault = { mode: 'unreachable' } | { mode: 'slow'; latencyMs: number } | { mode: 'fail'; requests: number } | { mode: 'ok' };
+export type SwitchFault = { mode: 'slow'; latencyMs: number; jitterMs?: number } | { mode: 'ok' };
 
 export interface FlapOptions {
   /** How long the host is silent, then talking, in each cycle. */
@@ -52,6 +53,14 @@ export class Faults {
     bmc.extraLatencyMs = fault.mode === 'slow' ? fault.latencyMs : 0;
     bmc.failNext = fault.mode === 'fail' ? fault.requests : 0;
     this.world.recorder.record('fault', `bmc-${fault.mode}`, { host: hostId, detail: { ...fault } });
+  }
+
+  /** A slow switch serves (reads or applies, then answers) every SNMP request that much later, plus up to the jitter at random. */
+  setSwitch(switchId: string, fault: SwitchFault): void {
+    const behaviour = this.world.switchBehaviour(switchId);
+    behaviour.extraLatencyMs = fault.mode === 'slow' ? fault.latencyMs : 0;
+    behaviour.jitterMs = fault.mode === 'slow' ? (fault.jitterMs ?? 0) : 0;
+    this.world.recorder.record('fault', `switch-${fault.mode}`, { detail: { switch: switchId, ...fault } });
   }
 
   setHealth(hostId: string, health: 'OK' | 'Warning' | 'Critical'): void {

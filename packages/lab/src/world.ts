@@ -25,6 +25,23 @@ export interface BmcBehaviour {
   failNext: number;
 }
 
+/** Fault knobs on one switch's SNMP agent; the switch simulator obeys them. */
+export interface SwitchBehaviour {
+  /**
+   * Every request waits this long before the agent reads or writes the world
+   * and answers, as a busy switch CPU does: a manager's read and its SET then
+   * land that far apart, the window in which another manager's SET of the
+   * same PortList can come between them.
+   */
+  extraLatencyMs: number;
+  /**
+   * Up to this much more, at random per request: requests from several
+   * managers are then served in another order than they were sent, as on a
+   * loaded network or switch CPU.
+   */
+  jitterMs: number;
+}
+
 export interface HostRuntime {
   readonly host: Host;
   power: PowerState;
@@ -80,6 +97,7 @@ export class World extends EventEmitter<WorldEvents> {
   private readonly portsByMac = new Map<string, PortRuntime>();
   /** Cable or far-end state per port; absent means up. */
   private readonly carrier = new Map<string, LinkState>();
+  private readonly switchBehaviours = new Map<string, SwitchBehaviour>();
   private readonly servers = new Map<string, Server>();
   private readonly switchFabric = new Map<string, string>();
   private readonly vlanFabric = new Map<number, string>();
@@ -99,7 +117,10 @@ export class World extends EventEmitter<WorldEvents> {
     this.inventory = inventory;
     this.hypervisorImages = new Set(inventory.images.filter((i) => i.hypervisor).map((i) => i.id));
     for (const s of inventory.servers) this.servers.set(s.id, s);
-    for (const sw of inventory.switches) this.switchFabric.set(sw.id, sw.fabric);
+    for (const sw of inventory.switches) {
+      this.switchFabric.set(sw.id, sw.fabric);
+      this.switchBehaviours.set(sw.id, { extraLatencyMs: 0, jitterMs: 0 });
+    }
     for (const v of inventory.vlans) this.vlanFabric.set(v.id, v.fabric);
     const arrayFabric = new Map(inventory.storageArrays.map((a) => [a.id, a.fabric]));
     for (const lun of inventory.luns) this.lunFabric.set(lun.id, arrayFabric.get(lun.array) ?? '');
@@ -179,6 +200,12 @@ export class World extends EventEmitter<WorldEvents> {
     const p = this.ports.get(portKey(switchId, port));
     if (!p) throw new Error(`lab: switch "${switchId}" has no port ${port}`);
     return p;
+  }
+
+  switchBehaviour(switchId: string): SwitchBehaviour {
+    const behaviour = this.switchBehaviours.get(switchId);
+    if (!behaviour) throw new Error(`lab: no switch "${switchId}"`);
+    return behaviour;
   }
 
   portsOf(switchId: string): PortRuntime[] {

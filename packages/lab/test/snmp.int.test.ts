@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Inventory } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
+import { Faults } from '../src/faults.ts';
 import { LabRecorder } from '../src/recorder.ts';
 import { snmp, type Notification, type Receiver, type Session, type SnmpError, type Varbind } from '../src/snmp/net-snmp.ts';
 import { startSwitchSimulator, type SwitchSimulator } from '../src/snmp/switch-simulator.ts';
@@ -280,5 +281,27 @@ describe('snmp switch simulator', () => {
     assert.equal(world.port('sw1', 2).oper, 'up');
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(fromSw1().length, 1, 'no receivers, no traps');
+  });
+
+  test('snmp switch simulator - a slow switch serves every request its latency after it arrives: reads and SETs both', async () => {
+    const faults = new Faults(world);
+    faults.setSwitch('sw2', { mode: 'slow', latencyMs: 150 });
+    try {
+      let started = Date.now();
+      assert.equal(await value(sw2, oid.pvid(1)), 10);
+      assert.ok(Date.now() - started >= 140, `a GET answered after ${Date.now() - started} ms`);
+      started = Date.now();
+      const setting = set(sw2, [{ oid: oid.pvid(1), type: Gauge, value: 20 }]);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(world.port('sw2', 1).pvid, 10, 'not applied before the latency has passed');
+      await setting;
+      assert.ok(Date.now() - started >= 140, `a SET answered after ${Date.now() - started} ms`);
+      assert.equal(world.port('sw2', 1).pvid, 20);
+      assert.deepEqual(world.recorder.events({ source: 'fault', action: 'switch-slow' }).at(-1)?.detail, { switch: 'sw2', mode: 'slow', latencyMs: 150 });
+    } finally {
+      faults.setSwitch('sw2', { mode: 'ok' });
+      await set(sw2, [{ oid: oid.pvid(1), type: Gauge, value: 10 }]);
+    }
+    assert.equal(world.switchBehaviour('sw2').extraLatencyMs, 0);
   });
 });

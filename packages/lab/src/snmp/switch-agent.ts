@@ -42,11 +42,13 @@ export async function startSwitchAgent(world: World, sw: Switch, community: stri
     });
   };
   const agent = snmp.createAgent({ port, address: host, dgramModule }, onError);
+  // Requests held back by the switch's extra latency; dropped unanswered when the agent closes.
+  const delayed = new Set<NodeJS.Timeout>();
   const [socket] = opened;
   if (!socket) throw new Error(`lab: net-snmp's agent for switch ${sw.id} opened no socket`);
   try {
     agent.getAuthorizer().addCommunity(community);
-    syncBeforeEachRequest(agent, new SwitchMib(world, sw, agent.getMib()), world, sw.id);
+    syncBeforeEachRequest(agent, new SwitchMib(world, sw, agent.getMib()), world, sw.id, delayed);
     await once(socket, 'listening');
   } catch (err) {
     agent.close();
@@ -74,7 +76,11 @@ export async function startSwitchAgent(world: World, sw: Switch, community: stri
         });
         session.trap(oid, varbinds, (error) => (error ? reject(error) : resolve()));
       }),
-    close: () => new Promise((resolve) => agent.close(() => resolve())),
+    close: () => {
+      for (const timer of delayed) clearTimeout(timer);
+      delayed.clear();
+      return new Promise((resolve) => agent.close(() => resolve()));
+    },
   };
 }
 
@@ -82,17 +88,29 @@ export async function startSwitchAgent(world: World, sw: Switch, community: stri
  * The agent answers from its MIB tree, so the tree is refreshed from the world
  * before each PDU is dispatched; a SET also gets its new VLAN rows first. A
  * request that fails here goes unanswered and is recorded, rather than
- * throwing out of the socket's message handler and taking the lab down.
+ * throwing out of the socket's message handler and taking the lab down. With
+ * the switch's extra latency set, a request is served (read or applied, then
+ * answered) only that long (plus its jitter) after it arrived.
  */
-function syncBeforeEachRequest(agent: Agent, mib: SwitchMib, world: World, switchId: string): void {
+function syncBeforeEachRequest(agent: Agent, mib: SwitchMib, world: World, switchId: string, delayed: Set<NodeJS.Timeout>): void {
+  const behaviour = world.switchBehaviour(switchId);
   const guard = (serve: PduHandler, prepare: (message: RequestMessage) => void): PduHandler => (socket, message, rinfo) => {
-    try {
-      mib.sync();
-      prepare(message);
-      serve(socket, message, rinfo);
-    } catch (err) {
-      world.recorder.record('switch', 'agent-error', { detail: { switch: switchId, reason: String(err) } });
-    }
+    const handle = (): void => {
+      try {
+        mib.sync();
+        prepare(message);
+        serve(socket, message, rinfo);
+      } catch (err) {
+        world.recorder.record('switch', 'agent-error', { detail: { switch: switchId, reason: String(err) } });
+      }
+    };
+    const delayMs = behaviour.extraLatencyMs + Math.random() * behaviour.jitterMs;
+    if (delayMs <= 0) return handle();
+    const timer = setTimeout(() => {
+      delayed.delete(timer);
+      handle();
+    }, delayMs);
+    delayed.add(timer);
   };
   const countGet = (): void => world.recorder.record('switch', 'get', { countOnly: true });
   agent.getRequest = guard(agent.getRequest.bind(agent), countGet);
