@@ -7,12 +7,14 @@ import { InventoryStore } from './inventory-store.ts';
 import { LeaseStore } from './leases.ts';
 import { SnapshotStore } from './snapshots.ts';
 import { FleetLedger } from './fleet-ledger.ts';
+import { DeviceLocks } from './device-locks.ts';
 
 export { redisKeys } from './keys.ts';
 export { LeaseStore, plannerLeaseKey, type AcquireResult, type LeaseHolder } from './leases.ts';
 export { IdempotencyStore, type BeginResult, type IdempotencyRecord } from './idempotency.ts';
 export { SnapshotStore, SnapshotEnvelope, SnapshotMismatchError, type MachineIdentity } from './snapshots.ts';
 export { InventoryStore, type VersionedInventory } from './inventory-store.ts';
+export { DeviceLocks, ProcessDeviceLocks, type DeviceLockAttempt, type DeviceLockClaim, type DeviceLockHolder, type DeviceLocking, type DeviceLockOptions } from './device-locks.ts';
 export { FleetLedger, LedgerConflictError, StaleLedgerTokenError, type LedgerChange, type LedgerSeed, type LedgerState } from './fleet-ledger.ts';
 
 export const leaseNamespaces = {
@@ -38,6 +40,8 @@ export class Store {
   readonly snapshots: SnapshotStore;
   readonly inventory: InventoryStore;
   readonly ledger: FleetLedger;
+  /** Changes to one switch or array, one at a time across every executor. */
+  readonly deviceLocks: DeviceLocks;
 
   constructor(
     readonly redis: Redis,
@@ -52,6 +56,7 @@ export class Store {
     this.snapshots = new SnapshotStore(redis);
     this.inventory = new InventoryStore(redis);
     this.ledger = new FleetLedger(redis);
+    this.deviceLocks = new DeviceLocks(redis);
   }
 
   /** Waits for replies already sent, then disconnects. */

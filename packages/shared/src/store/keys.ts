@@ -37,6 +37,10 @@ export const redisKeys = {
 
   idempotency: (key: string): string => `${PREFIX}:idem:${keyPart(key, 'idempotency key')}`,
 
+  /** A device's lock and the newest planner token per site that asked for it share the device's tag: one script reads both. */
+  deviceLock: (device: string): string => `${PREFIX}:{device:${keyPart(device, 'device')}}:lock`,
+  deviceLockTokens: (device: string): string => `${PREFIX}:{device:${keyPart(device, 'device')}}:tokens`,
+
   /** Snapshots and the open set share the `{incidents}` tag: they change in one MULTI. */
   snapshot: (incidentId: string): string => `${PREFIX}:{incidents}:snapshot:${keyPart(incidentId, 'incident id')}`,
   openIncidents: `${PREFIX}:{incidents}:open`,
