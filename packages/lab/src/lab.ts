@@ -23,6 +23,13 @@ import { World } from './world.ts';
 
 export interface LabOptions {
   natsUrl: string;
+  /**
+   * The lab only publishes heartbeats, as host agents do: on a server with
+   * deploy/nats/nats.conf's users, the `host-agent` user. None on a server
+   * without authentication.
+   */
+  natsUser?: string;
+  natsPassword?: string;
   size?: TopologyOptions['size'];
   seed?: number;
   /** Where the inventory, credentials and CA bundle are written; default a temp dir removed on stop. */
@@ -193,7 +200,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     const san = await startSanSimulator(world);
     stops.push(() => san.stop());
 
-    const bus: Bus = await connectBus({ url: options.natsUrl, name: 'firebreak-lab' });
+    // Core NATS only: a host agent's user may not even ask whether JetStream is there.
+    const bus: Bus = await connectBus({ url: options.natsUrl, name: 'firebreak-lab', user: options.natsUser, password: options.natsPassword, checkJetStream: false });
     stops.push(() => bus.close());
     const hosts = startHostSimulator(world, {
       bus,
