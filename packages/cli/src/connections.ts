@@ -3,8 +3,8 @@
  * command waits a few seconds at most: an unreachable server is a usage
  * problem (exit 2) with the fix in the message, never a hang or a stack.
  */
-import { connectBus, createStore, jetStreamErrorCode, jetStreamErrors, redactUrl, streams, type Bus, type Store } from '@firebreak/shared';
-import { findRunningLab, stateDir, statePath } from './lab-state.ts';
+import { ConfigError, connectBus, createStore, jetStreamErrorCode, jetStreamErrors, redactUrl, streams, type Bus, type Store } from '@firebreak/shared';
+import { credentialsPath, findRunningLab, readLabCredentials, stateDir, statePath, withUrlCredentials, type LabCredentials } from './lab-state.ts';
 import { UsageError } from './usage-error.ts';
 
 export const CONNECT_TIMEOUT_MS = 4_000;
@@ -51,6 +51,25 @@ export async function resolveUrls<F extends UrlFlags>(flags: F): Promise<Resolve
   );
 }
 
+/**
+ * The passwords of the running `up`/`lab`, for a server it recorded only: a
+ * URL the user pointed elsewhere never gets the local system's passwords.
+ */
+async function recordedCredentials(server: 'natsUrl' | 'redisUrl', url: string): Promise<LabCredentials> {
+  const dir = stateDir();
+  const lab = await findRunningLab(dir);
+  if (lab === undefined || lab.stale || lab.state[server] !== url) return {};
+  return readLabCredentials(dir);
+}
+
+/** NATS_USER / NATS_PASSWORD when set; else, on the running `up`/`lab`'s NATS, its operator (people's user in nats.conf). */
+async function natsLogin(url: string): Promise<{ user?: string | undefined; password?: string | undefined }> {
+  const user = process.env.NATS_USER || undefined;
+  const password = process.env.NATS_PASSWORD || undefined;
+  if (user !== undefined || password !== undefined) return { user, password };
+  const operator = (await recordedCredentials('natsUrl', url)).nats?.operator;
+  return operator === undefined ? {} : { user: 'operator', password: operator };
+}
 
 function reason(err: unknown): string {
   const e = err as { message?: unknown; code?: unknown };
@@ -99,13 +118,18 @@ async function requireStreams(bus: Bus, url: string): Promise<void> {
 /** A bus on a NATS server that Firebreak's services set up: its streams exist. */
 export async function openBus(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<Bus> {
   let bus: Bus;
-  // The same credentials the services use (nats.js ignores a URL's user:password).
-  const connecting = connectBus({ url, name: 'firebreak-cli', user: process.env.NATS_USER || undefined, password: process.env.NATS_PASSWORD || undefined });
+  // nats.js ignores a URL's user:password: the login comes apart.
+  const connecting = connectBus({ url, name: 'firebreak-cli', ...(await natsLogin(url)) });
   try {
     bus = await Promise.race([connecting, timeout(timeoutMs)]);
   } catch (err) {
     // A connection that completes after we gave up must not keep the process alive.
     void connecting.then((late) => late.close()).catch(() => {});
+    if (err instanceof ConfigError) {
+      throw new UsageError(
+        redactUrl(`${err.message.replace(/^NATS/, `NATS at ${url}`)}; a running "firebreak up" or "firebreak lab" keeps its users' passwords in ${credentialsPath(stateDir())}`),
+      );
+    }
     throw cannotReach('NATS', url, err);
   }
   try {
@@ -118,14 +142,25 @@ export async function openBus(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Prom
   return bus;
 }
 
+/** The URL as given; a running `up`/`lab`'s own Redis with the password it recorded. */
+async function redisLogin(url: string): Promise<string> {
+  const redis = (await recordedCredentials('redisUrl', url)).redis;
+  return redis === undefined ? url : withUrlCredentials(url, redis);
+}
+
+/** Redis's answer to a missing or wrong password. */
+const refusedLogin = /^(NOAUTH|WRONGPASS)\b/;
+
 /** A store whose connection was proven, which gives up instead of retrying for ever. */
 export async function openStore(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<Store> {
   let store: Store;
+  // ioredis rejects connect() with "Connection is closed"; the server's reason comes through onError.
+  let refused: Error | undefined;
   try {
-    store = createStore(url, {
+    store = createStore(await redisLogin(url), {
       redis: { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 1, retryStrategy: () => null },
       // Reported once, below, with the fix; ioredis would otherwise print every attempt.
-      onError: () => {},
+      onError: (err) => void (refusedLogin.test(err.message) && (refused = err)),
     });
   } catch (err) {
     throw cannotReach('Redis', url, err);
@@ -134,6 +169,14 @@ export async function openStore(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Pr
     await Promise.race([store.redis.connect(), timeout(timeoutMs)]);
   } catch (err) {
     store.redis.disconnect();
+    if (refused !== undefined) {
+      throw new UsageError(
+        redactUrl(
+          `Redis at ${url} refused the login (${refused.message.split(' ')[0] ?? ''}): give its password in the URL, redis://:PASSWORD@host:port; ` +
+            `a running "firebreak up" or "firebreak lab" keeps its own in ${credentialsPath(stateDir())}, used for the URL it recorded`,
+        ),
+      );
+    }
     throw cannotReach('Redis', url, err);
   }
   return store;

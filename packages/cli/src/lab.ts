@@ -5,7 +5,7 @@
  */
 import { startLab, type Lab, type LabOptions } from '@firebreak/lab';
 import { startInfrastructure, untilSignal, type Infrastructure } from './infrastructure.ts';
-import { clearLabState, stateDir, writeLabState } from './lab-state.ts';
+import { clearLabState, credentialsPath, stateDir, writeLabState } from './lab-state.ts';
 import { UsageError } from './usage-error.ts';
 
 export const labSizes = ['tiny', 'rack', 'row', '10k'] as const;
@@ -44,20 +44,26 @@ export async function startLabWithInfrastructure(options: LabCommandOptions): Pr
   const infra = await startInfrastructure(options);
   let lab: Lab;
   try {
-    lab = await startLab({ ...labOptions, natsUrl: infra.natsUrl });
+    // Its hosts only heartbeat: the host agents' user.
+    const agent = infra.natsIdentity('host-agent');
+    lab = await startLab({ ...labOptions, natsUrl: infra.natsUrl, ...(agent.user !== undefined && { natsUser: agent.user }), ...(agent.password !== undefined && { natsPassword: agent.password }) });
   } catch (err) {
     await infra.stop();
     throw err;
   }
   const dir = stateDir();
   const d = lab.describe();
-  await writeLabState(dir, {
-    controlUrl: d.controlUrl,
-    natsUrl: infra.natsUrl,
-    redisUrl: infra.redisUrl,
-    inventoryPath: d.inventoryPath,
-    pid: process.pid,
-  });
+  try {
+    await writeLabState(
+      dir,
+      { controlUrl: d.controlUrl, natsUrl: infra.natsUrl, redisUrl: infra.redisUrl, inventoryPath: d.inventoryPath, pid: process.pid },
+      infra.credentials,
+    );
+  } catch (err) {
+    await lab.stop();
+    await infra.stop();
+    throw err;
+  }
   return {
     infra,
     lab,
@@ -67,6 +73,15 @@ export async function startLabWithInfrastructure(options: LabCommandOptions): Pr
       await infra.stop();
     },
   };
+}
+
+/** Where the passwords are, when `up`/`lab` generated any: the file, never a password. */
+export function printCredentials(infra: Infrastructure): void {
+  const nats = infra.credentials.nats !== undefined;
+  const redis = infra.credentials.redis !== undefined;
+  if (!nats && !redis) return;
+  const what = [nats && 'one per NATS user of deploy/nats/nats.conf', redis && 'Redis\'s'].filter(Boolean).join(' and ');
+  console.log(`firebreak: passwords in ${credentialsPath(stateDir())} (mode 600), ${what}${nats ? '; firebreak commands from this folder log in as operator' : ''}`);
 }
 
 export function printLab(lab: Lab): void {
@@ -91,6 +106,7 @@ export function printLab(lab: Lab): void {
 export async function lab(options: LabCommandOptions): Promise<number> {
   const running = await startLabWithInfrastructure(options);
   printLab(running.lab);
+  printCredentials(running.infra);
   console.log('firebreak: lab running; try "firebreak burn rack r2" in another terminal; Ctrl-C stops it');
   await untilSignal();
   await running.stop();

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { batchScheduled, connectBus, freePort, freeUdpPort, type Bus } from '@firebreak/shared';
+import { batchScheduled, connectBus, freePort, freeUdpPort, type Bus, type NatsUser } from '@firebreak/shared';
 import { executorNodeFlags } from '@firebreak/executor/node-flags';
 import { runDemo, type DemoOutcome } from './demo.ts';
-import { labSizes, printLab, startLabWithInfrastructure, type LabCommandOptions } from './lab.ts';
+import { labSizes, printCredentials, printLab, startLabWithInfrastructure, type LabCommandOptions } from './lab.ts';
 import { stateDir } from './lab-state.ts';
 import { LiveView } from './live-view.ts';
 
@@ -22,11 +22,19 @@ export const upUsage = `  up   [--demo] [--logs] [--size ${labSizes.join('|')}] 
       the detector, planner and executor against the simulated data center,
       with a live view of hosts and incidents (service logs go to a file; --logs
       prints them instead); starts nats-server and redis-server as child
-      processes unless URLs are given (or NATS_URL / REDIS_URL are set).
+      processes unless URLs are given (or NATS_URL / REDIS_URL are set), with
+      deploy/nats/nats.conf's users (each service its own) and a Redis
+      password, generated into .firebreak/credentials.json (mode 600).
       --demo burns a rack once everything runs, shows the recovery, prints the
       incident report and exits 0 if every server came back, 1 if not`;
 
-const services = ['boot-service', 'detector', 'planner', 'executor'] as const;
+/** Each service and the NATS user it runs as (nats.conf); the boot service serves files and uses neither NATS nor Redis. */
+const services = [
+  ['boot-service', undefined],
+  ['detector', 'detector'],
+  ['planner', 'planner'],
+  ['executor', 'executor'],
+] as const satisfies readonly (readonly [string, NatsUser | undefined])[];
 
 export interface UpOptions extends LabCommandOptions {
   /** Burn a rack once everything runs, follow the recovery, report, and exit. */
@@ -71,17 +79,24 @@ export async function up(options: UpOptions): Promise<number> {
   const bootUrl = `http://${bootListen}`;
   running.lab.configure({ bootServiceUrl: options.bootServiceUrl ?? bootUrl, trapReceivers: [...(options.trapReceivers ?? []), `127.0.0.1:${trapPort}`] });
   printLab(running.lab);
+  printCredentials(running.infra);
   const d = running.lab.describe();
 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NATS_URL: running.infra.natsUrl,
-    REDIS_URL: running.infra.redisUrl,
+    REDIS_URL: running.infra.redisClientUrl,
     FB_INVENTORY: d.inventoryPath,
     FB_TRAP_PORT: String(trapPort),
     FB_BOOT_DIR: await mkdtemp(join(tmpdir(), 'firebreak-boot-')),
     FB_BOOT_LISTEN: bootListen,
     FB_BOOT_SERVICE_URL: bootUrl,
+  };
+  /** What a service gets: its own NATS login, or no connection details at all when it needs none. */
+  const serviceEnv = (user: NatsUser | undefined): NodeJS.ProcessEnv => {
+    if (user === undefined) return { ...env, NATS_URL: '', NATS_USER: '', NATS_PASSWORD: '', REDIS_URL: '' };
+    const identity = running.infra.natsIdentity(user);
+    return { ...env, NATS_USER: identity.user ?? '', NATS_PASSWORD: identity.password ?? '' };
   };
 
   const dir = stateDir();
@@ -102,9 +117,10 @@ export async function up(options: UpOptions): Promise<number> {
   let code: number;
   let demo: Promise<DemoOutcome> | undefined;
   try {
-    bus = await connectBus({ url: running.infra.natsUrl, name: 'firebreak-up', user: process.env.NATS_USER || undefined, password: process.env.NATS_PASSWORD || undefined });
+    // The live view only watches, as people do: operator.
+    bus = await connectBus({ url: running.infra.natsUrl, name: 'firebreak-up', ...running.infra.natsIdentity('operator') });
     await view.start(bus);
-    for (const name of services) children.set(name, startService(name, env, view));
+    for (const [name, user] of services) children.set(name, startService(name, serviceEnv(user), view));
 
     code = await new Promise<number>((resolve) => {
       const onSignal = (): void => resolve(options.demo ? 1 : 0);
