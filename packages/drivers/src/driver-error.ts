@@ -42,3 +42,17 @@ export class DriverError extends FirebreakError {
     return new DriverError(message, { code: errorCodes.timeout, retryable: true, cause });
   }
 }
+
+/**
+ * What a step wrote was changed by someone else before it read the change
+ * back (another manager's SET of the same PortList): waiting longer would not
+ * bring the state back, so the read-back ends at once and the step is retried
+ * from a fresh read. Retryable.
+ */
+export class ConcurrentWriteError extends DriverError {
+  override name = 'ConcurrentWriteError';
+
+  constructor(message: string) {
+    super(message, { code: errorCodes.transient, retryable: true });
+  }
+}

@@ -1,10 +1,12 @@
 /**
  * Issuing a change is not completing it: drivers read the device back until
  * the state holds. The signal or the wait ending first is "not done yet", not
- * an error; transient read failures only delay; a permanent one ends it.
+ * an error; transient read failures only delay; a permanent one ends it, and
+ * so does a ConcurrentWriteError: a change someone else undid will not land
+ * by waiting.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DriverError } from './driver-error.ts';
+import { ConcurrentWriteError, DriverError } from './driver-error.ts';
 import type { StepResult } from './driver.ts';
 
 export interface ReadBackOptions {
@@ -30,7 +32,7 @@ export async function readBack(check: () => Promise<ReadBackCheck>, options: Rea
     } catch (err) {
       // A device busy applying the change may fail a read.
       if (options.signal.aborted) break;
-      if (!(err instanceof DriverError) || !err.retryable) throw err;
+      if (!(err instanceof DriverError) || !err.retryable || err instanceof ConcurrentWriteError) throw err;
       last = err.message;
     }
     if (Date.now() + options.pollMs > deadline) break;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { describe, test } from 'node:test';
 import { snmp } from '../src/net/net-snmp.ts';
-import { hasPort, withPort } from '../src/net/port-list.ts';
+import { hasPort, portsIn, samePorts, withPort } from '../src/net/port-list.ts';
 import { parseAddress } from '../src/net/snmp-client.ts';
 import { snmpError, type SnmpContext } from '../src/net/snmp-errors.ts';
 
@@ -51,6 +51,11 @@ describe('net-snmp errors', () => {
     assert.deepEqual(withPort(list, 1, false, 2), Buffer.from([0x00, 0x01]));
     assert.deepEqual(withPort(undefined, 9, true, 1), Buffer.from([0x00, 0x80]));
     assert.deepEqual(list, Buffer.from([0x80, 0x01]), 'the switch’s list is not modified');
+    assert.deepEqual(portsIn(list), [1, 16]);
+    assert.deepEqual(portsIn(undefined), []);
+    assert.equal(samePorts(Buffer.from([0x80]), Buffer.from([0x80, 0x00, 0x00])), true, 'padding is no port');
+    assert.equal(samePorts(undefined, Buffer.alloc(4)), true, 'no list and an empty one name no ports alike');
+    assert.equal(samePorts(list, Buffer.from([0x80])), false);
   });
 
   test('net-snmp errors - switch addresses are host:port, [v6]:port or a host for port 161', () => {

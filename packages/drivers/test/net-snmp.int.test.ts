@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { describe, test, type TestContext } from 'node:test';
 import { Inventory } from '@firebreak/shared';
 import { LabRecorder, World, startSwitchSimulator } from '@firebreak/lab';
-import { DriverError } from '../src/driver-error.ts';
+import { ConcurrentWriteError, DriverError } from '../src/driver-error.ts';
 import { SnmpNetDriver } from '../src/net/snmp.driver.ts';
 import { freeUdpPort } from '@firebreak/shared/testing';
 
@@ -162,6 +162,47 @@ describe('net-snmp driver against the lab switch', () => {
     assert.ok(results.every((r) => r.done), results.map((r) => r.message).join('; '));
     for (const n of [1, 2, 3, 4]) assert.deepEqual([...world.port('sw1', n).egress], [40], `port ${n}`);
     assert.equal(world.reachable(MAC.h1, MAC.h4), true);
+  });
+
+  test('net-snmp driver - a PortList someone else writes between our SET and its read-back ends the step at once with what they changed', async (t) => {
+    const cases = [
+      {
+        name: 'their own version of the list: they read before our SET, added their port and wrote it after',
+        overwrite: (world: World) => {
+          world.port('sw1', 4).egress.delete(10);
+          world.port('sw1', 4).untagged.delete(10);
+          world.port('sw1', 2).egress.add(10);
+        },
+        reason: /VLAN 10's egress list lost port\(s\) \[4\] and gained port\(s\) \[2\] since our SET/,
+      },
+      {
+        name: 'the list as it was before our SET, while the PVID of the same SET is ours',
+        overwrite: (world: World) => {
+          world.port('sw1', 4).egress.delete(10);
+          world.port('sw1', 4).untagged.delete(10);
+        },
+        reason: /VLAN 10's egress list is back as before our SET \(lost port\(s\) \[4\]\)/,
+      },
+    ];
+    for (const c of cases) {
+      const { driver, world } = await lab(t);
+      const record = world.recorder.record.bind(world.recorder);
+      // Lands in the world right after our SET's PVID, before any read-back.
+      world.recorder.record = (source, action, options) => {
+        record(source, action, options);
+        if (source === 'switch' && action === 'set-pvid' && options?.detail?.['port'] === 4) c.overwrite(world);
+      };
+      const started = Date.now();
+      const err = await driver.setAccessVlan(port(4), 10, signal()).then(
+        (r) => assert.fail(`${c.name}: reported ${JSON.stringify(r)}`),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof ConcurrentWriteError, `${c.name}: ${String(err)}`);
+      assert.equal(err.retryable, true);
+      assert.match(err.message, /access VLAN 10 on switch sw1 port 4: another manager wrote the switch between our SET and its read-back/, c.name);
+      assert.match(err.message, c.reason, c.name);
+      assert.ok(Date.now() - started < 1_000, `${c.name}: ended after ${Date.now() - started} ms, not after the settle wait`);
+    }
   });
 
   test('net-snmp driver - a port the switch does not have, another switch’s port and a bad VLAN are permanent errors', async (t) => {

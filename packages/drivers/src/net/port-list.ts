@@ -19,3 +19,18 @@ export function withPort(list: Buffer | undefined, port: number, member: boolean
   copy.writeUInt8(member ? copy.readUInt8(i) | bit : copy.readUInt8(i) & ~bit, i);
   return copy;
 }
+
+/** The ports a list names, ascending. */
+export function portsIn(list: Buffer | undefined): number[] {
+  const ports: number[] = [];
+  if (list === undefined) return ports;
+  for (let i = 0; i < list.length * 8; i++) if (hasPort(list, i + 1)) ports.push(i + 1);
+  return ports;
+}
+
+/** Whether two lists name the same ports: switches pad lists to their own width, so trailing zero octets do not count. */
+export function samePorts(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  const octet = (list: Buffer | undefined, i: number): number => (list !== undefined && i < list.length ? list.readUInt8(i) : 0);
+  for (let i = 0; i < Math.max(a?.length ?? 0, b?.length ?? 0); i++) if (octet(a, i) !== octet(b, i)) return false;
+  return true;
+}

@@ -3,16 +3,24 @@
  * PVID and the per-VLAN egress/untagged PortLists, IF-MIB for ifAdminStatus.
  * Each method reads the port first and writes only what differs, in one SET
  * PDU, then reads back until the state holds: a switch that accepted a SET
- * has not necessarily applied it, and a PortList SET from another manager in
- * between can undo ours.
+ * has not necessarily applied it.
+ *
+ * A PortList SET replaces the VLAN's whole list, so changing one port is a
+ * read-modify-write of a list other ports share. The driver serialises its
+ * own changes (one driver per switch per process); across processes the
+ * caller must hold the switch's lock around each call (the executor holds a
+ * device lock in Redis). The read-back notices a writer that did neither:
+ * an object this step wrote that the switch now reports as someone else's
+ * value ends the step at once with a ConcurrentWriteError, rather than after
+ * the settle wait.
  */
 import { resolveCredentials, type Credentials, type Switch } from '@firebreak/shared';
-import { DriverError } from '../driver-error.ts';
+import { ConcurrentWriteError, DriverError } from '../driver-error.ts';
 import { readBack } from '../read-back.ts';
 import type { NetCapability, NetDriver, PortState, StepResult, SwitchPort } from '../driver.ts';
 import { snmp, type Varbind } from './net-snmp.ts';
 import { columns, ifStatus, indexIn, instance } from './oids.ts';
-import { hasPort, withPort } from './port-list.ts';
+import { hasPort, portsIn, samePorts, withPort } from './port-list.ts';
 import { SnmpClient } from './snmp-client.ts';
 
 export interface SnmpNetDriverOptions {
@@ -70,36 +78,93 @@ function describe(s: Snapshot, port: number): string {
   return `admin ${s.admin}, oper ${s.oper}, pvid ${s.pvid}, vlans ${list(membersOf(s.egress, port))}, untagged ${list(membersOf(s.untagged, port))}`;
 }
 
-/** The varbinds that take `s` to `target` on `port`: empty when it already holds. */
-function plan(s: Snapshot, port: number, target: Target): Varbind[] {
-  const { Integer, OctetString, Gauge } = snmp.ObjectType;
-  const creates: Varbind[] = [];
-  const adds: Varbind[] = [];
-  const removes: Varbind[] = [];
+/** One object a step writes, with what the switch reported for it before. */
+type Write =
+  | { object: 'row'; vlan: number }
+  | { object: 'egress'; vlan: number; list: Buffer; was: Buffer | undefined }
+  | { object: 'untagged'; vlan: number; list: Buffer; was: Buffer | undefined }
+  | { object: 'pvid'; value: number; was: number }
+  | { object: 'admin'; value: 'up' | 'down'; was: 'up' | 'down' };
+
+/** The writes that take `s` to `target` on `port`: none when it already holds. */
+function plan(s: Snapshot, port: number, target: Target): Write[] {
+  const creates: Write[] = [];
+  const adds: Write[] = [];
+  const removes: Write[] = [];
   if (target.egress && target.untagged) {
     // Untouched VLAN rows keep their width; a new row gets the widest the switch uses.
     const octets = Math.max((port + 7) >> 3, ...[...s.egress.values()].map((b) => b.length));
     for (const vlan of sorted(new Set([...s.egress.keys(), ...target.egress]))) {
-      const row = s.egress.has(vlan);
       const wantEgress = target.egress.has(vlan);
       const wantUntagged = target.untagged.has(vlan);
-      if (!row) creates.push({ oid: instance('dot1qVlanStaticRowStatus', vlan), type: Integer, value: snmp.RowStatus.createAndGo });
+      if (!s.egress.has(vlan)) creates.push({ object: 'row', vlan });
       const into = wantEgress ? adds : removes;
-      if (hasPort(s.egress.get(vlan), port) !== wantEgress) {
-        into.push({ oid: instance('dot1qVlanStaticEgressPorts', vlan), type: OctetString, value: withPort(s.egress.get(vlan), port, wantEgress, octets) });
-      }
-      if (hasPort(s.untagged.get(vlan), port) !== wantUntagged) {
-        into.push({ oid: instance('dot1qVlanStaticUntaggedPorts', vlan), type: OctetString, value: withPort(s.untagged.get(vlan), port, wantUntagged, octets) });
-      }
+      const egress = s.egress.get(vlan);
+      if (hasPort(egress, port) !== wantEgress) into.push({ object: 'egress', vlan, list: withPort(egress, port, wantEgress, octets), was: egress });
+      const untagged = s.untagged.get(vlan);
+      if (hasPort(untagged, port) !== wantUntagged) into.push({ object: 'untagged', vlan, list: withPort(untagged, port, wantUntagged, octets), was: untagged });
     }
   }
-  const scalars: Varbind[] = [];
-  if (target.pvid !== undefined && s.pvid !== target.pvid) scalars.push({ oid: instance('dot1qPvid', port), type: Gauge, value: target.pvid });
-  if (target.admin !== undefined && s.admin !== target.admin) {
-    scalars.push({ oid: instance('ifAdminStatus', port), type: Integer, value: ifStatus[target.admin] });
-  }
+  const scalars: Write[] = [];
+  if (target.pvid !== undefined && s.pvid !== target.pvid) scalars.push({ object: 'pvid', value: target.pvid, was: s.pvid });
+  if (target.admin !== undefined && s.admin !== target.admin) scalars.push({ object: 'admin', value: target.admin, was: s.admin });
   // New rows and memberships before the PVID that may name them, removals last: one PDU, but agents check varbinds in order.
   return [...creates, ...adds, ...scalars, ...removes];
+}
+
+function varbindOf(w: Write, port: number): Varbind {
+  const { Integer, OctetString, Gauge } = snmp.ObjectType;
+  switch (w.object) {
+    case 'row':
+      return { oid: instance('dot1qVlanStaticRowStatus', w.vlan), type: Integer, value: snmp.RowStatus.createAndGo };
+    case 'egress':
+      return { oid: instance('dot1qVlanStaticEgressPorts', w.vlan), type: OctetString, value: w.list };
+    case 'untagged':
+      return { oid: instance('dot1qVlanStaticUntaggedPorts', w.vlan), type: OctetString, value: w.list };
+    case 'pvid':
+      return { oid: instance('dot1qPvid', port), type: Gauge, value: w.value };
+    case 'admin':
+      return { oid: instance('ifAdminStatus', port), type: Integer, value: ifStatus[w.value] };
+  }
+}
+
+/** How the list the switch reports differs from the one written, by port. */
+function changesFrom(written: Buffer, now: Buffer | undefined): string {
+  const has = new Set(portsIn(now));
+  const ours = new Set(portsIn(written));
+  const lost = [...ours].filter((p) => !has.has(p));
+  const gained = [...has].filter((p) => !ours.has(p));
+  return [lost.length > 0 ? `lost port(s) ${list(lost)}` : '', gained.length > 0 ? `gained port(s) ${list(gained)}` : ''].filter((part) => part !== '').join(' and ');
+}
+
+/**
+ * What another manager changed of `writes`, judged from a read after the
+ * SET, or undefined while each written object reads as written or as before
+ * (not applied yet). Changed: a PortList (or scalar) that is neither ours nor
+ * what it was, i.e. someone wrote their own version over ours; or one back to
+ * what it was while another object of the same PDU reads as ours: a SET is
+ * applied whole, so ours landed and someone wrote the old value over it.
+ */
+function overwritten(s: Snapshot, writes: readonly Write[]): string | undefined {
+  let landed = false;
+  const replaced: string[] = [];
+  const reverted: string[] = [];
+  for (const w of writes) {
+    if (w.object === 'row') continue;
+    if (w.object === 'egress' || w.object === 'untagged') {
+      const now = (w.object === 'egress' ? s.egress : s.untagged).get(w.vlan);
+      const what = `VLAN ${w.vlan}'s ${w.object} list`;
+      if (samePorts(now, w.list)) landed = true;
+      else if (samePorts(now, w.was)) reverted.push(`${what} is back as before our SET (${changesFrom(w.list, now)})`);
+      else replaced.push(`${what} ${changesFrom(w.list, now)} since our SET`);
+      continue;
+    }
+    const now = w.object === 'pvid' ? s.pvid : s.admin;
+    if (now === w.value) landed = true;
+    else if (now === w.was) reverted.push(`${w.object} is back to ${now}, not the ${w.value} written`);
+    else replaced.push(`${w.object} is ${now}, not the ${w.value} written`);
+  }
+  return replaced.length > 0 || (landed && reverted.length > 0) ? [...replaced, ...reverted].join('; ') : undefined;
 }
 
 /** What a snapshot says of the port; VLAN membership only when the snapshot read the VLAN table. */
@@ -121,25 +186,6 @@ function holds(s: Snapshot, port: number, target: Target): boolean {
   return true;
 }
 
-/**
- * PortList SETs replace a VLAN's whole bitmap, so two changes on one switch
- * from this process must not interleave their read and their write. Across
- * processes the read-back catches a lost update and the step reports not done.
- */
-const switchLocks = new Map<string, Promise<unknown>>();
-
-async function exclusively<T>(key: string, work: () => Promise<T>): Promise<T> {
-  const before = switchLocks.get(key) ?? Promise.resolve();
-  const run = before.then(work, work);
-  const tail = run.catch(() => undefined);
-  switchLocks.set(key, tail);
-  try {
-    return await run;
-  } finally {
-    if (switchLocks.get(key) === tail) switchLocks.delete(key);
-  }
-}
-
 export class SnmpNetDriver implements NetDriver {
   readonly name = 'snmp';
   readonly capabilities: readonly NetCapability[] = ['access-vlan', 'trunk', 'port-admin', 'read'];
@@ -147,6 +193,8 @@ export class SnmpNetDriver implements NetDriver {
   readonly #pollMs: number;
   readonly #settleMs: number;
   #client: SnmpClient | undefined;
+  /** This driver's changes to its switch, one after another (see the module comment). */
+  #changes: Promise<unknown> = Promise.resolve();
 
   constructor(options: SnmpNetDriverOptions) {
     this.#options = options;
@@ -279,23 +327,39 @@ export class SnmpNetDriver implements NetDriver {
     const n = this.#portNumber(port);
     const label = `${what} on ${this.#label(port)}`;
     const vlans = target.egress !== undefined;
-    const sent = await exclusively(this.#options.switch.address, async () => {
+    // The read-back is inside too: until our change reads back, a read by the next change could miss it.
+    return this.#exclusively(async () => {
       const before = await this.#snapshot(n, signal, vlans);
-      const varbinds = plan(before, n, target);
-      if (varbinds.length > 0) await this.#ready().set(varbinds, signal);
-      return { before, count: varbinds.length };
+      const writes = plan(before, n, target);
+      if (writes.length === 0 && holds(before, n, target)) return { done: true, message: `${label}: already so`, observed: observedOf(before, n, vlans) };
+      if (writes.length > 0) await this.#ready().set(writes.map((w) => varbindOf(w, n)), signal);
+      return this.#waitFor(n, label, target, writes, signal);
     });
-    if (sent.count === 0 && holds(sent.before, n, target)) return { done: true, message: `${label}: already so`, observed: observedOf(sent.before, n, vlans) };
-    return this.#waitFor(n, label, target, sent.count > 0, signal);
   }
 
-  /** Reads the port until `target` holds; the signal or settleWaitMs ending first is "not done yet", not an error. */
-  async #waitFor(port: number, label: string, target: Target, wrote: boolean, signal: AbortSignal): Promise<StepResult> {
+  #exclusively<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#changes.then(work, work);
+    this.#changes = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Reads the port until `target` holds; the signal or settleWaitMs ending
+   * first is "not done yet", not an error. Something else overwriting what
+   * this step wrote ends it at once: that state will not come by waiting.
+   */
+  async #waitFor(port: number, label: string, target: Target, writes: readonly Write[], signal: AbortSignal): Promise<StepResult> {
     const vlans = target.egress !== undefined;
+    const wrote = writes.length > 0;
     const r = await readBack(
       async () => {
         const s = await this.#snapshot(port, signal, vlans);
-        return holds(s, port, target) ? { observed: observedOf(s, port, vlans) } : `the switch still reports ${describe(s, port)}`;
+        if (holds(s, port, target)) return { observed: observedOf(s, port, vlans) };
+        const other = overwritten(s, writes);
+        if (other !== undefined) {
+          throw new ConcurrentWriteError(`snmp: ${label}: another manager wrote the switch between our SET and its read-back (${other}); the port now has ${describe(s, port)}`);
+        }
+        return `the switch still reports ${describe(s, port)}`;
       },
       { pollMs: this.#pollMs, waitMs: this.#settleMs, signal },
     );

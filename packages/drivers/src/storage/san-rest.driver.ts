@@ -3,7 +3,10 @@
  * API (`/api/v1`, the lab's SAN, inventory `driver: 'lab-san'`). Every change
  * is preceded by a read, so asking again sends nothing, and followed by
  * reading visibility back: an array accepting a mask change is not yet a host
- * seeing (or no longer seeing) the LUN.
+ * seeing (or no longer seeing) the LUN. A mask changes one initiator at a
+ * time (PUT or DELETE of one member), never as a list written whole, so two
+ * managers' grants cannot undo each other the way switch PortList SETs can;
+ * the executor still holds the array's device lock around each change.
  */
 import { Initiator, resolveCredentials, type Credentials, type StorageArray } from '@firebreak/shared';
 import { DriverError } from '../driver-error.ts';
