@@ -22,6 +22,8 @@ export async function start(ctx: ServiceContext<ExecutorConfig>): Promise<() => 
     executorId: config.SERVICE_INSTANCE_ID,
     drivers: new InventoryCommandDrivers(inventory, {
       requestTimeoutMs: config.FB_DEVICE_TIMEOUT_MS,
+      deviceLocks: store.deviceLocks,
+      executorId: config.SERVICE_INSTANCE_ID,
       ...(config.FB_BOOT_SERVICE_URL !== undefined && { bootServiceUrl: config.FB_BOOT_SERVICE_URL }),
     }),
     limits: executorLimits(config),

@@ -1,7 +1,8 @@
 /** Routes each command kind to the drivers for its devices. */
-import type { Command, Inventory } from '@firebreak/shared';
+import { ProcessDeviceLocks, type Command, type DeviceLocking, type Inventory } from '@firebreak/shared';
 import type { CommandDrivers, Execution } from '../command-runner.ts';
 import { BootCommands } from './boot-commands.ts';
+import { arrayDevice, switchDevice, type DeviceChanges } from './device-changes.ts';
 import type { DeviceOptions } from './driver-cache.ts';
 import { NetCommands } from './net-commands.ts';
 import { PowerCommands } from './power-commands.ts';
@@ -11,6 +12,14 @@ import { VmCommands } from './vm-commands.ts';
 export interface CommandDriverOptions extends DeviceOptions {
   /** FB_BOOT_SERVICE_URL; without it boot commands fail permanently, saying so. */
   bootServiceUrl?: string;
+  /**
+   * Serialise changes to one switch or array across every executor: the
+   * store's `deviceLocks`. Without it (tests, one executor), only within
+   * this process.
+   */
+  deviceLocks?: DeviceLocking;
+  /** This executor, named in the device locks it holds. */
+  executorId?: string;
 }
 
 export class InventoryCommandDrivers implements CommandDrivers {
@@ -21,10 +30,11 @@ export class InventoryCommandDrivers implements CommandDrivers {
   readonly vm: VmCommands;
 
   constructor(inventory: Inventory, options: CommandDriverOptions = {}) {
-    const { bootServiceUrl, ...deviceOptions } = options;
+    const { bootServiceUrl, deviceLocks, executorId, ...deviceOptions } = options;
+    const changes: DeviceChanges = { locks: deviceLocks ?? new ProcessDeviceLocks(), executorId: executorId ?? 'executor' };
     this.power = new PowerCommands(inventory, deviceOptions);
-    this.storage = new StorageCommands(inventory, deviceOptions);
-    this.net = new NetCommands(inventory, deviceOptions);
+    this.storage = new StorageCommands(inventory, changes, deviceOptions);
+    this.net = new NetCommands(inventory, changes, deviceOptions);
     this.boot = new BootCommands(inventory, {
       ...(bootServiceUrl !== undefined && { bootServiceUrl }),
       ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
@@ -37,9 +47,9 @@ export class InventoryCommandDrivers implements CommandDrivers {
       case 'power':
         return this.power.deviceOf(command);
       case 'net':
-        return `switch:${command.switch}`;
+        return switchDevice(command.switch);
       case 'storage':
-        return `array:${command.array}`;
+        return arrayDevice(command.array);
       case 'boot':
         return 'boot-service';
       case 'vm':

@@ -2,13 +2,18 @@
 import { DriverError, SAN_REST_DRIVERS, SanRestStorageDriver, TGT_DRIVERS, TgtStorageDriver, type StepResult, type StorageDriver } from '@firebreak/drivers';
 import type { Inventory, StorageArray, StorageCommand } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
+import { arrayDevice, lockedStep, type DeviceChanges } from './device-changes.ts';
 import { DriverCache, type DeviceOptions } from './driver-cache.ts';
 import { untilDone } from './until-done.ts';
 
 export class StorageCommands {
   private readonly drivers: DriverCache<StorageDriver>;
 
-  constructor(inventory: Inventory, options: DeviceOptions = {}) {
+  constructor(
+    inventory: Inventory,
+    private readonly changes: DeviceChanges,
+    options: DeviceOptions = {},
+  ) {
     const arrays = new Map(inventory.storageArrays.map((a) => [a.id, a]));
     this.drivers = new DriverCache('storage array', (id) => {
       const array = arrays.get(id);
@@ -18,24 +23,28 @@ export class StorageCommands {
 
   async execute(command: StorageCommand, signal: AbortSignal): Promise<Execution> {
     const driver = await this.drivers.get(command.array);
-    let step: () => Promise<StepResult>;
+    let change: (held: AbortSignal) => Promise<StepResult>;
     switch (command.action) {
       case 'grant':
-        step = () => driver.grant(command.lun, command.initiator, signal);
+        change = (held) => driver.grant(command.lun, command.initiator, held);
         break;
       case 'revoke':
-        step = () => driver.revoke(command.lun, command.initiator, signal);
+        change = (held) => driver.revoke(command.lun, command.initiator, held);
         break;
       case 'revoke-all':
-        step = () => driver.revokeAll(command.initiator, signal);
+        change = (held) => driver.revokeAll(command.initiator, held);
         break;
       case 'clone':
-        step = () => driver.clone(command.lun, command.cloneId, signal);
+        change = (held) => driver.clone(command.lun, command.cloneId, held);
         break;
       case 'delete-clone':
-        step = () => driver.deleteClone(command.cloneId, signal);
+        change = (held) => driver.deleteClone(command.cloneId, held);
         break;
     }
+    // Masks change one member at a time on the wire (PUT/DELETE of an initiator), not as a list written whole,
+    // so two grants cannot undo each other; the array's changes are serialised all the same, so one step's
+    // read-then-write never interleaves with another executor's on the same array.
+    const step = lockedStep(this.changes, arrayDevice(command.array), command, signal, change);
     // The driver read visibility back to say the state holds; read again only if it did not report what it found.
     const done = await untilDone(step, signal);
     if (done.observed !== undefined && command.action !== 'clone' && command.action !== 'delete-clone') return { observed: done.observed };
