@@ -314,12 +314,24 @@ export class World extends EventEmitter<WorldEvents> {
     return this.lunFabric.get(lun) === hba.fabric && (this.masking.get(lun)?.has(hba.initiator.toLowerCase()) ?? false);
   }
 
-  /** True when some up port of the host carries the VLAN on the VLAN's own fabric. */
+  /**
+   * True when every NIC of the host is up and carries the VLAN on the VLAN's
+   * own fabric. A host's NICs are bonded: one NIC without the VLAN drops its
+   * share of the traffic, so a server is on a VLAN only when all of them are.
+   */
   hostOnVlan(hostId: string, vlan: number): boolean {
-    return this.host(hostId).host.nics.some((nic) => {
-      const p = this.port(nic.switch, nic.port);
-      return p.oper === 'up' && p.egress.has(vlan) && this.switchFabric.get(nic.switch) === (this.vlanFabric.get(vlan) ?? this.switchFabric.get(nic.switch));
-    });
+    const nics = this.host(hostId).host.nics;
+    return nics.length > 0 && nics.every((nic) => this.nicOnVlan(nic, vlan));
+  }
+
+  /** True when some NIC of the host still reaches the VLAN: what a check that a host left a VLAN must ask. */
+  anyNicOnVlan(hostId: string, vlan: number): boolean {
+    return this.host(hostId).host.nics.some((nic) => this.nicOnVlan(nic, vlan));
+  }
+
+  private nicOnVlan(nic: { switch: string; port: number }, vlan: number): boolean {
+    const p = this.port(nic.switch, nic.port);
+    return p.oper === 'up' && p.egress.has(vlan) && this.switchFabric.get(nic.switch) === (this.vlanFabric.get(vlan) ?? this.switchFabric.get(nic.switch));
   }
 
   /** Whether two NICs can talk: both ports up, same switch fabric, a VLAN in common. */

@@ -181,7 +181,7 @@ describe('host simulator', () => {
     const rt = world.host('s5');
     assert.equal(rt.phase, 'running', `bootError: ${rt.bootError}`);
     assert.equal(rt.server, 'db1');
-    assert.ok(!world.canSee('s5', 'lun-db1') && !world.hostOnVlan('s5', 20), 'the drill host never had the production LUN or VLAN');
+    assert.ok(!world.canSee('s5', 'lun-db1') && !world.anyNicOnVlan('s5', 20), 'the drill host never had the production LUN or VLAN');
     assert.equal(beatsWhenRunning.get('s5'), 1, 'it heartbeats the moment it runs, not a period later');
     await waitFor('a heartbeat from s5', () => received.length > 0, 2_000);
     assert.equal(received[0]?.server, 'db1');
