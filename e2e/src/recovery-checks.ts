@@ -3,6 +3,7 @@
  * own word: each check returns the problems it found (empty when all is
  * well), so a failing test names every server and device that is wrong.
  */
+import assert from 'node:assert/strict';
 import type { Lab, LabEvent } from '@firebreak/lab';
 import type { IncidentProgress, Inventory, Server } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
@@ -39,8 +40,9 @@ async function bootEntry(bootUrl: string, mac: string): Promise<BootEntry | unde
 
 /**
  * Each server heartbeats again, after `since`, from a host outside `deadHosts`
- * whose switch ports carry its VLANs, whose HBA sees its LUNs and, on bare
- * metal, whose boot entry serves its image; a VM runs on its hypervisor.
+ * every NIC of which carries exactly its VLANs (nicProblems), whose HBA sees
+ * its LUNs and, on bare metal, whose boot entry serves its image; a VM runs on
+ * its hypervisor.
  */
 export async function checkServersRunElsewhere(
   lab: Lab,
@@ -52,6 +54,7 @@ export async function checkServersRunElsewhere(
 ): Promise<string[]> {
   const problems: string[] = [];
   const hypervisors = lab.hypervisors.hypervisors;
+  const byHost = new Map<string, { vm: boolean; servers: Server[] }>();
   for (const { server } of lost) {
     const hb = observer.serverHeartbeats.get(server.id);
     if (!hb || hb.at < since) {
@@ -63,9 +66,9 @@ export async function checkServersRunElsewhere(
       continue;
     }
     const asVm = lab.world.runsHypervisor(hb.host) && hypervisors.domains(hb.host).some((d) => d.name === server.id && d.state === 'running');
-    for (const vlan of server.vlans) {
-      if (!lab.world.hostOnVlan(hb.host, vlan)) problems.push(`${server.id}: ${hb.host}'s switch ports do not carry VLAN ${vlan}`);
-    }
+    const on = byHost.get(hb.host) ?? { vm: asVm, servers: [] };
+    on.servers.push(server);
+    byHost.set(hb.host, on);
     for (const lun of server.luns) {
       if (!lab.world.canSee(hb.host, lun)) problems.push(`${server.id}: ${hb.host}'s HBA does not see LUN ${lun}`);
     }
@@ -76,7 +79,94 @@ export async function checkServersRunElsewhere(
       problems.push(`${server.id}: the boot service serves ${hb.host} ${entry ? `${entry.server}/${entry.image}` : 'nothing'}, not ${server.id}/${server.image}`);
     }
   }
+  for (const [host, on] of byHost) problems.push(...nicProblems(lab, host, on.servers, on.vm));
   return problems;
+}
+
+const vlanList = (vlans: Iterable<number>): string => `[${[...vlans].sort((a, b) => a - b).join(', ')}]`;
+
+/** Where the lab runs a server's production instance now: bare metal on a host, or a running VM on a hypervisor. */
+function runningOn(lab: Lab, serverId: string): { host: string; vm: boolean } | undefined {
+  for (const rt of lab.world.allHosts()) {
+    if (rt.server === serverId && !rt.drill && rt.power === 'on' && rt.phase === 'running') return { host: rt.host.id, vm: false };
+  }
+  for (const rt of lab.world.allHosts()) {
+    const id = rt.host.id;
+    if (lab.world.runsHypervisor(id) && lab.hypervisors.hypervisors.domains(id).some((d) => d.name === serverId && d.state === 'running' && !d.spec.drill)) return { host: id, vm: true };
+  }
+  return undefined;
+}
+
+/**
+ * What is wrong with the NICs of `hostId`, which runs `servers` (as VMs when
+ * `vm`): each must be up and carry exactly their VLANs, its PVID one of them
+ * and the only VLAN sent untagged. A hypervisor's NICs must carry every VLAN
+ * of the VMs asked about, and nothing beyond the VLANs of the VMs defined on
+ * it and those the inventory assigns it. Read from the lab's switch state,
+ * which its SNMP agents serve.
+ */
+function nicProblems(lab: Lab, hostId: string, servers: readonly Server[], vm: boolean): string[] {
+  const required = new Set(servers.flatMap((s) => s.vlans));
+  const allowed = new Set(required);
+  if (vm) {
+    for (const d of lab.hypervisors.hypervisors.domains(hostId)) for (const v of d.spec.vlans) allowed.add(v);
+    for (const a of lab.inventory.assignments ?? []) {
+      if (a.mode === 'vm' && a.hypervisor === hostId) for (const v of lab.world.server(a.server)?.vlans ?? []) allowed.add(v);
+    }
+  }
+  const who = `${servers.map((s) => s.id).join(', ')} on ${hostId}${vm ? ' (as VMs)' : ''}`;
+  const wanted = vm && allowed.size > required.size ? `every VLAN of ${vlanList(required)}, nothing outside ${vlanList(allowed)}` : `exactly ${vlanList(required)}`;
+  const problems: string[] = [];
+  for (const nic of lab.world.host(hostId).host.nics) {
+    const port = lab.world.port(nic.switch, nic.port);
+    const wrong: string[] = [];
+    if (port.oper !== 'up') wrong.push(`link ${port.oper} (admin ${port.admin})`);
+    const missing = [...required].filter((v) => !port.egress.has(v));
+    const extra = [...port.egress].filter((v) => !allowed.has(v));
+    if (missing.length > 0 || extra.length > 0) {
+      wrong.push(`carries ${vlanList(port.egress)}, wanted ${wanted}${missing.length > 0 ? `; missing ${vlanList(missing)}` : ''}${extra.length > 0 ? `; extra ${vlanList(extra)}` : ''}`);
+    }
+    const untagged = [...port.untagged];
+    if (!port.egress.has(port.pvid) || !allowed.has(port.pvid) || untagged.length !== 1 || untagged[0] !== port.pvid) {
+      wrong.push(`PVID ${port.pvid}, untagged ${vlanList(untagged)}: wanted the PVID one of its VLANs and the only one untagged`);
+    }
+    if (wrong.length > 0) problems.push(`${who}: NIC ${nic.mac} (switch ${nic.switch} port ${nic.port}) ${wrong.join('; ')}`);
+  }
+  return problems;
+}
+
+/**
+ * Every NIC of the host each of `servers` runs on now, as the lab (not
+ * Firebreak) says, carries exactly that server's VLANs (nicProblems). Not for
+ * drills: their instances run on drill VLANs.
+ */
+export function checkEveryNicCarriesItsVlans(lab: Lab, servers: Iterable<Server | LostServer>): string[] {
+  const problems: string[] = [];
+  const byHost = new Map<string, { vm: boolean; servers: Server[] }>();
+  for (const entry of servers) {
+    const server = 'server' in entry ? entry.server : entry;
+    const where = runningOn(lab, server.id);
+    if (where === undefined) {
+      problems.push(`${server.id}: the lab runs it on no host (no bare-metal host booted it, no hypervisor runs its VM)`);
+      continue;
+    }
+    const on = byHost.get(where.host) ?? { vm: where.vm, servers: [] };
+    on.servers.push(server);
+    byHost.set(where.host, on);
+  }
+  for (const [hostId, on] of byHost) problems.push(...nicProblems(lab, hostId, on.servers, on.vm));
+  return problems;
+}
+
+/**
+ * Throws, listing every wrong NIC, unless each NIC of every recovered host
+ * carries exactly its server's VLANs (checkEveryNicCarriesItsVlans). Call it
+ * after each recovery with the servers recovered (`serversOn(...)` of the
+ * burned hosts, or the servers themselves).
+ */
+export function expectEveryNicCarriesItsVlans(lab: Lab, servers: Iterable<Server | LostServer>): void {
+  const problems = checkEveryNicCarriesItsVlans(lab, servers);
+  if (problems.length > 0) assert.fail(`${problems.length} NIC(s) or server(s) not carrying their servers' VLANs, read from the lab's switches:\n  ${problems.join('\n  ')}`);
 }
 
 /** The events after `sinceSeq` in the lab's ordered log. */
