@@ -4,20 +4,32 @@
  * Redis with a generated password; nobody without them gets in, and a
  * restart keeps them.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { connect, ErrorCode, NatsError } from 'nats';
 import { connectBus, ConfigError, createStore, natsUsers, startNatsServer, startRedisServer, topics } from '../src/index.ts';
 import { sampleCommand, sampleHeartbeat, waitFor } from '../src/testing/index.ts';
 
+/** Undone last first, so clients close before the servers they talk to stop. */
+function cleanups(t: TestContext): (undo: () => Promise<unknown>) => void {
+  const stack: (() => Promise<unknown>)[] = [];
+  t.after(async () => {
+    for (const undo of stack.reverse()) await undo();
+  });
+  return (undo) => void stack.push(undo);
+}
+
 async function commandLine(pid: number | undefined): Promise<string> {
   return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
 }
 
 test('embedded servers - authenticated NATS: no login, no connection; operator may not command; each user does its part; a restart keeps the passwords', async (t) => {
+  const cleanup = cleanups(t);
   const nats = await startNatsServer({ auth: true });
-  t.after(() => nats.stop());
+  // The server stops last, whichever instance runs then: a client left behind would reconnect for ever.
+  let running = nats;
+  cleanup(() => running.stop());
   assert.notEqual(nats.port, 4222);
   assert.deepEqual(Object.keys(nats.passwords).sort(), [...natsUsers].sort());
   assert.equal(new Set(Object.values(nats.passwords)).size, natsUsers.length, 'one password per user');
@@ -28,13 +40,13 @@ test('embedded servers - authenticated NATS: no login, no connection; operator m
 
   await nats.createStreams();
   const [operator, planner] = await Promise.all([nats.connectAs('operator'), nats.connectAs('planner')]);
-  t.after(() => Promise.all([operator.close(), planner.close()]));
+  cleanup(() => Promise.all([operator.close(), planner.close()]));
   await assert.rejects(operator.publish(topics.command('power'), sampleCommand('power')), (err: unknown) => err instanceof NatsError && err.isPermissionError());
   await planner.publish(topics.command('power'), { ...sampleCommand('power'), commandId: 'auth-test-1' }, { msgId: 'auth-test-1' });
 
   // The host agents' user may not even ask for JetStream; a core-only bus heartbeats.
   const agent = await connectBus({ url: nats.url, name: 'agent', ...nats.credentialsFor('host-agent'), checkJetStream: false });
-  t.after(() => agent.close());
+  cleanup(() => agent.close());
   const beats: string[] = [];
   const hb = sampleHeartbeat();
   await operator.subscribeCore(topics.heartbeats, (beat) => void beats.push(beat.host));
@@ -51,18 +63,20 @@ test('embedded servers - authenticated NATS: no login, no connection; operator m
 
   await nats.kill();
   const again = await nats.restart();
+  running = again;
   assert.equal(again.port, nats.port);
   assert.deepEqual(again.passwords, nats.passwords);
   const operatorAgain = await again.connectAs('operator');
-  t.after(() => operatorAgain.close());
+  cleanup(() => operatorAgain.close());
   // Same data dir: the streams and the planner's command are still there.
   const stored = await operatorAgain.jsm.streams.info('FB_CMDS');
   assert.equal(stored.state.messages, 1);
 });
 
 test('embedded servers - authenticated Redis: NOAUTH without the password, in through authUrl, none of it in ps or url; a restart keeps it', async (t) => {
+  const cleanup = cleanups(t);
   const redis = await startRedisServer({ auth: true });
-  t.after(() => redis.stop());
+  cleanup(() => redis.stop());
   assert.notEqual(redis.port, 6379);
   assert.ok(!redis.url.includes(redis.password));
   assert.equal(redis.authUrl, `redis://:${redis.password}@127.0.0.1:${redis.port}`);
@@ -80,8 +94,9 @@ test('embedded servers - authenticated Redis: NOAUTH without the password, in th
 
   await redis.kill();
   const again = await redis.restart();
+  cleanup(() => again.stop());
   assert.equal(again.password, redis.password);
   const reopened = createStore(again.authUrl);
-  t.after(() => reopened.close());
+  cleanup(() => reopened.close());
   assert.equal(await reopened.redis.get('fb:auth-test'), 'kept', 'the append-only file outlived the crash');
 });

@@ -558,6 +558,9 @@ export class Bus {
       return;
     }
     await this.nc.drain();
+    // nats.js 2.29: a connection with no subscription (a core-only bus) drained while it reconnects
+    // resolves the drain yet stays open, reconnecting for ever and keeping the process alive.
+    if (!this.nc.isClosed()) await this.nc.close();
   }
 
   /** Never throws: a request that cannot be answered is counted, logged and (when it can be) answered with an error. */
