@@ -1,14 +1,15 @@
 /**
  * The whole of Firebreak for an end-to-end test: real nats-server and
- * redis-server child processes, the lab (in this process, so a test can read
+ * redis-server child processes, authenticated as `firebreak up` runs them
+ * (deploy/nats/nats.conf's users and permissions, a Redis password), the lab (in this process, so a test can read
  * its ordered event log and device state), the boot service, detector,
  * planner and executor each as its own process, and an observer on the bus.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectBus, freePort, type Bus } from '@firebreak/shared';
-import { freeUdpPort, startNats, startRedis, type TestServer } from '@firebreak/shared/testing';
+import { freePort, startNatsServer, startRedisServer, type AuthenticatedNatsServer, type AuthenticatedRedisServer, type Bus, type NatsUser } from '@firebreak/shared';
+import { freeUdpPort } from '@firebreak/shared/testing';
 import { startLab, type Lab, type LabOptions } from '@firebreak/lab';
 import { BusObserver } from './bus-observer.ts';
 import { startServiceProcess, type ServiceName, type ServiceProcess } from './service-process.ts';
@@ -33,10 +34,13 @@ export interface RunningSystem {
   readonly bus: Bus;
   readonly observer: BusObserver;
   readonly natsUrl: string;
+  /** With the password: for the test's own store clients; never print it. */
   readonly redisUrl: string;
   readonly bootUrl: string;
   /** By label: boot-service, detector, planner, executor-1 … */
   readonly services: Map<string, ServiceProcess>;
+  /** A bus logged in as one of nats.conf's users (the system's own bus is the operator's). */
+  connectAs(user: NatsUser, name?: string): Promise<Bus>;
   /** Starts (again) a service under a label, with the system's environment. */
   startService(service: ServiceName, label?: string): ServiceProcess;
   /** SIGKILLs redis-server, waits `downMs`, and starts it again on its port and data (its append-only file). */
@@ -71,14 +75,16 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     for (const stop of stops.reverse()) await stop().catch(() => {});
   };
   try {
-    let nats: TestServer = await startNats();
+    let nats: AuthenticatedNatsServer = await startNatsServer({ auth: true });
     stops.push(() => nats.stop());
     const crashNats = async (downMs: number): Promise<void> => {
       await nats.kill();
       await new Promise((resolve) => setTimeout(resolve, downMs));
       nats = await nats.restart();
     };
-    let redis: TestServer = await startRedis();
+    // The streams exist before any service starts, as deploy's streams job makes sure: only admin may create them.
+    await nats.createStreams();
+    let redis: AuthenticatedRedisServer = await startRedisServer({ auth: true });
     stops.push(() => redis.stop());
     const crashRedis = async (downMs: number): Promise<void> => {
       await redis.kill();
@@ -90,6 +96,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     stops.push(() => rm(bootDir, { recursive: true, force: true }));
     const lab = await startLab({
       natsUrl: nats.url,
+      natsUser: 'host-agent',
+      natsPassword: nats.passwords['host-agent'],
       size: options.size ?? 'tiny',
       seed: options.seed ?? 1,
       powerDelayMs: 50,
@@ -104,7 +112,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     lab.configure({ bootServiceUrl: bootUrl, trapReceivers: [`127.0.0.1:${trapPort}`] });
     stops.push(() => lab.stop());
 
-    const bus = await connectBus({ url: nats.url, name: 'firebreak-e2e' });
+    const bus = await nats.connectAs('operator', 'firebreak-e2e');
     stops.push(() => bus.close());
     const observeHeartbeats = options.observeHeartbeats ?? true;
     const observer = await BusObserver.start(bus, { heartbeats: observeHeartbeats });
@@ -113,7 +121,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       NATS_URL: nats.url,
-      REDIS_URL: redis.url,
+      REDIS_URL: redis.authUrl,
       FB_INVENTORY: lab.inventoryPath,
       FB_TRAP_PORT: String(trapPort),
       FB_BOOT_DIR: bootDir,
@@ -124,7 +132,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     };
     const services = new Map<string, ServiceProcess>();
     const startService = (service: ServiceName, label: string = service): ServiceProcess => {
-      const proc = startServiceProcess(service, label, { ...env, SERVICE_INSTANCE_ID: label });
+      // Each service as its own NATS user, as `firebreak up` and deploy/ run them; the boot service uses no bus.
+      const login = service === 'boot-service' ? {} : { NATS_USER: nats.credentialsFor(service).user, NATS_PASSWORD: nats.credentialsFor(service).password };
+      const proc = startServiceProcess(service, label, { ...env, ...login, SERVICE_INSTANCE_ID: label });
       services.set(label, proc);
       return proc;
     };
@@ -153,7 +163,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
       throw new Error(`the system did not come up: ${(err as Error).message}\n${logs()}`, { cause: err });
     });
 
-    return { lab, bus, observer, natsUrl: nats.url, redisUrl: redis.url, bootUrl, services, startService, crashRedis, crashNats, logs, stop: stopAll };
+    const connectAs = (user: NatsUser, name?: string): Promise<Bus> => nats.connectAs(user, name);
+    return { lab, bus, observer, natsUrl: nats.url, redisUrl: redis.authUrl, bootUrl, connectAs, services, startService, crashRedis, crashNats, logs, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

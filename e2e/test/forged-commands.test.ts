@@ -1,15 +1,21 @@
 /**
- * Forged commands against a running system (two planners, two executors):
- * a client publishes power commands with fencing tokens below, equal to and
- * far above the leader's. None acts on a device, none makes a real command
- * look stale, and the next real rack loss recovers completely — judged at the
+ * Forged commands against a running system (two planners, two executors),
+ * its NATS and Redis authenticated as `firebreak up` runs them. A client
+ * without credentials is not let in, and the operator identity may not
+ * publish a command. Even with the planner's own login (leaked, or a bus run
+ * without authentication) power commands with fencing tokens below, equal to
+ * and far above the leader's act on no device, none makes a real command
+ * look stale, a 1 MB bad message is dead-lettered without holding up the
+ * queue, and the next real rack loss recovers completely — judged at the
  * lab's BMCs and switches, not by what Firebreak reports.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { createStore, plannerLeaseKey, topics, type DeadLetter, type PowerCommand } from '@firebreak/shared';
-import { waitFor } from '@firebreak/shared/testing';
+import { connectBus, createStore, plannerLeaseKey, streams, subjects, topics, type DeadLetter, type PowerCommand } from '@firebreak/shared';
+import { sampleHostFailed, waitFor } from '@firebreak/shared/testing';
+
+const observer = () => system.observer;
 import { burnRack, expectRackRecovered } from '../src/rack-burn.ts';
 import { startSystem, type RunningSystem } from '../src/system.ts';
 
@@ -25,8 +31,24 @@ function forged(host: string, action: PowerCommand['action'], fencingToken: numb
   return { kind: 'power', action, host, commandId: `forged-${randomUUID()}`, incidentId: 'forged', site: 'site1', fencingToken, issuer, issuedAt: now, deadline: now + 30_000, attempt: 1, drill: false };
 }
 
+test('a client without credentials cannot connect, and the operator identity cannot publish a command or an event', async () => {
+  await assert.rejects(connectBus({ url: system.natsUrl, name: 'intruder' }), /Authorization Violation|NATS refused/i);
+  const { bus, lab } = system;
+  const queued = (await bus.jsm.streams.info(streams.commands)).state.messages;
+  const host = lab.inventory.hosts.find((h) => h.role === 'production')?.id ?? '';
+  await assert.rejects(bus.publish(topics.command('power'), forged(host, 'off', 1, 'operator'), { msgId: `op-${randomUUID()}` }), /permission|timeout/i);
+  const failedCount = observer().hostFailures.length;
+  await assert.rejects(bus.publish(topics.hostFailed, { ...sampleHostFailed(), host, site: 'site1' }, { msgId: `op-${randomUUID()}` }), /permission|timeout/i);
+  assert.equal((await bus.jsm.streams.info(streams.commands)).state.messages, queued, 'nothing reached the command queue');
+  assert.equal(lab.world.host(host).power, 'on');
+  assert.equal(observer().hostFailures.length, failedCount, 'no failure was published');
+});
+
 test('forged commands with tokens below, equal to and above the leader\'s change nothing and block nothing', { timeout: 240_000 }, async () => {
   const { lab, bus, observer } = system;
+  // The planner's own login: what a leaked password, or a bus without authentication, would give a forger.
+  const forger = await system.connectAs('planner', 'forger');
+  after(() => forger.close());
   const store = createStore(system.redisUrl);
   const leader = await store.leaderLeases.holder(plannerLeaseKey('site1')).finally(() => store.close());
   assert.ok(leader, 'a planner leads site1');
@@ -45,8 +67,10 @@ test('forged commands with tokens below, equal to and above the leader\'s change
     forged(b, 'status', 1_000_000, leader.owner),
   ];
   try {
-    for (const cmd of attempts) await bus.publish(topics.command('power'), cmd, { msgId: cmd.commandId });
-    await waitFor('every forged command dead-lettered', () => attempts.every((c) => deadLetters.some((d) => d.originalMsgId === c.commandId)), 30_000);
+    for (const cmd of attempts) await forger.publish(topics.command('power'), cmd, { msgId: cmd.commandId });
+    await waitFor('every forged command dead-lettered', () => attempts.every((c) => deadLetters.some((d) => d.originalMsgId === c.commandId)), 30_000).catch((err: unknown) =>
+      assert.fail(`${(err as Error).message}\n${system.logs()}`),
+    );
   } finally {
     await letters.stop();
   }
@@ -60,6 +84,21 @@ test('forged commands with tokens below, equal to and above the leader\'s change
   for (const host of [a, b]) assert.equal(lab.world.host(host).power, 'on', `${host} still runs`);
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   assert.deepEqual(observer.hostFailures.filter((f) => f.host === a || f.host === b), [], 'nothing was failed over');
+
+  // A 1 MB bad message on the power queue is dead-lettered (a truncated copy, its size and hash) and the queue moves on.
+  const huge = Buffer.from(JSON.stringify({ kind: 'power', action: 'off', host: a, padding: 'x'.repeat(1_000_000) }));
+  const hugeId = `huge-${randomUUID()}`;
+  const hugeLetters: DeadLetter[] = [];
+  const watch = await bus.subscribeCore(topics.deadLetters, (d) => void (d.originalMsgId === hugeId && hugeLetters.push(d)));
+  try {
+    await forger.js.publish(subjects.command('power'), huge, { msgID: hugeId });
+    await waitFor('the 1 MB message dead-lettered', () => hugeLetters.length > 0, 30_000);
+  } finally {
+    await watch.stop();
+  }
+  assert.equal(hugeLetters[0]?.payloadBytes, huge.length);
+  assert.equal(hugeLetters[0]?.payloadTruncated, true);
+  assert.equal(lab.world.host(a).power, 'on');
 
   // Nothing blocked: the leader's real commands (its token was never raised past) recover a burned rack in full.
   const burned = burnRack(system, 'r2');
