@@ -92,7 +92,7 @@ export function printLab(lab: Lab): void {
     [
       `lab: ${d.hosts} hosts in ${d.racks} racks, ${d.servers} servers`,
       `  inventory     ${d.inventoryPath}`,
-      `  credentials   ${d.credentialsPath}`,
+      `  device logins ${d.credentialsPath}`,
       `  BMC CA bundle ${d.caBundlePath}`,
       `  control API   ${d.controlUrl}`,
       `  NATS          ${d.natsUrl}`,
