@@ -17,8 +17,8 @@ import { startSystem, type RunningSystem } from '../src/system.ts';
 function electedTokens(system: RunningSystem): number[] {
   return [...system.services.values()]
     .filter((s) => s.name.startsWith('planner'))
-    .flatMap((s) => s.lines.flatMap((l) => (l.includes('elected planner for the site') ? [JSON.parse(l) as { time: number; fencingToken: number }] : [])))
-    .sort((a, b) => a.time - b.time)
+    .flatMap((s) => s.lines.flatMap((l) => (l.includes('elected planner for the site') ? [JSON.parse(l) as { time: string; fencingToken: number }] : [])))
+    .sort((a, b) => Date.parse(a.time) - Date.parse(b.time))
     .map((e) => e.fencingToken);
 }
 
@@ -45,7 +45,7 @@ async function crashRedisMidRecovery(system: RunningSystem, t: { diagnostic(mess
   }
   const tokens = electedTokens(system);
   t.diagnostic(`planner lease tokens: ${tokens.join(' → ')}`);
-  assert.ok(tokens.every((token, i) => i === 0 || token >= (tokens[i - 1] ?? 0)), `tokens went back: ${tokens.join(' → ')}`);
+  assert.ok(tokens.every((token, i) => i === 0 || token >= (tokens[i - 1] ?? 0)), `tokens went back: ${tokens.join(' → ')}\n${system.logs(400)}`);
 }
 
 // Two planners (leader and standby) and two executors, as deployed; devices slow enough to have a middle to crash in.
