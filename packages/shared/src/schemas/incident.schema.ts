@@ -42,6 +42,27 @@ export const ServerReport = z.object({
 });
 export type ServerReport = z.infer<typeof ServerReport>;
 
+/** One thing a drill borrowed or made, as its cleanup found it. */
+export const CleanupItem = z.object({
+  /** The host it was on (for a VM, its hypervisor). */
+  host: Id.optional(),
+  /** The server whose rehearsal it served. */
+  server: Id.optional(),
+  /** What it is and what became of it, as an operator would check it: "host r2-h08 powered off and returned", "clone lun-7-drill-x: delete failed (array timeout)". */
+  what: z.string().min(1),
+});
+export type CleanupItem = z.infer<typeof CleanupItem>;
+
+/** On a drill's final phase: whether its cleanup restored everything the drill borrowed or made. */
+export const DrillCleanup = z.object({
+  /** True only when nothing is left: every borrowed host given back, every drill VLAN, clone, boot entry and VM undone. */
+  complete: z.boolean(),
+  restored: z.array(CleanupItem).default([]),
+  /** What is still borrowed or changed, each with why: an operator must finish these by hand. */
+  left: z.array(CleanupItem).default([]),
+});
+export type DrillCleanup = z.infer<typeof DrillCleanup>;
+
 /** Published on fb.incident.<id>.<phase> for dashboards and the CLI. */
 export const IncidentProgress = z.object({
   incidentId: Id,
@@ -55,5 +76,7 @@ export const IncidentProgress = z.object({
   message: z.string().optional(),
   /** On the final phase: per-server timings. */
   report: z.array(ServerReport).optional(),
+  /** On a drill's final phase: what its cleanup restored and what it left (absent before cleanup ran, and on failures). */
+  cleanup: DrillCleanup.optional(),
 });
 export type IncidentProgress = z.infer<typeof IncidentProgress>;
