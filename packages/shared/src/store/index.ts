@@ -8,6 +8,7 @@ import { LeaseStore } from './leases.ts';
 import { SnapshotStore } from './snapshots.ts';
 import { FleetLedger } from './fleet-ledger.ts';
 import { DeviceLocks } from './device-locks.ts';
+import { DrillReports } from './drill-reports.ts';
 
 export { redisKeys } from './keys.ts';
 export { LeaseStore, plannerLeaseKey, type AcquireResult, type LeaseHolder } from './leases.ts';
@@ -15,6 +16,7 @@ export { IdempotencyStore, type BeginResult, type IdempotencyRecord } from './id
 export { SnapshotStore, SnapshotEnvelope, SnapshotMismatchError, type MachineIdentity } from './snapshots.ts';
 export { InventoryStore, type VersionedInventory } from './inventory-store.ts';
 export { DeviceLocks, ProcessDeviceLocks, type DeviceLockAttempt, type DeviceLockClaim, type DeviceLockHolder, type DeviceLocking, type DeviceLockOptions } from './device-locks.ts';
+export { DrillReports, DrillReport, DrillRequest, DrillServerReport, ScheduleSlot, drillVerdict, describeCleanupItem, type DrillReportsOptions, type DrillVerdict, type SlotClaim } from './drill-reports.ts';
 export { FleetLedger, LedgerConflictError, StaleLedgerTokenError, type LedgerChange, type LedgerSeed, type LedgerState } from './fleet-ledger.ts';
 
 export const leaseNamespaces = {
@@ -42,6 +44,8 @@ export class Store {
   readonly ledger: FleetLedger;
   /** Changes to one switch or array, one at a time across every executor. */
   readonly deviceLocks: DeviceLocks;
+  /** Drill requests, finished drills' reports, drill schedules' slots. */
+  readonly drills: DrillReports;
 
   constructor(
     readonly redis: Redis,
@@ -57,6 +61,7 @@ export class Store {
     this.inventory = new InventoryStore(redis);
     this.ledger = new FleetLedger(redis);
     this.deviceLocks = new DeviceLocks(redis);
+    this.drills = new DrillReports(redis);
   }
 
   /** Waits for replies already sent, then disconnects. */
