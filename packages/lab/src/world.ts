@@ -242,6 +242,12 @@ export class World extends EventEmitter<WorldEvents> {
     this.updateOper(p);
   }
 
+  /** The port's cable or far-end state, apart from its admin status: what a device snapshot records beside oper. */
+  carrierOf(switchId: string, port: number): LinkState {
+    this.port(switchId, port);
+    return this.carrier.get(portKey(switchId, port)) ?? 'up';
+  }
+
   private updateOper(p: PortRuntime): void {
     const carrier = this.carrier.get(portKey(p.switchId, p.port)) ?? 'up';
     const oper: LinkState = p.admin === 'up' && carrier === 'up' ? 'up' : 'down';
@@ -300,6 +306,11 @@ export class World extends EventEmitter<WorldEvents> {
 
   initiatorsOf(lun: string): string[] {
     return [...(this.masking.get(lun) ?? [])].sort();
+  }
+
+  /** Every LUN masked to some initiator, sorted; a LUN whose last initiator was revoked is not one. */
+  maskedLuns(): string[] {
+    return [...this.masking].filter(([, set]) => set.size > 0).map(([lun]) => lun).sort();
   }
 
   lunsVisibleTo(initiator: string): string[] {

@@ -142,6 +142,15 @@ export class LabHypervisors {
     return view(this.#domain(hostId, name));
   }
 
+  /**
+   * Every domain defined on any host, by host then name, whether or not its
+   * host answers as a hypervisor now: definitions outlive a powered-off host.
+   */
+  allDomains(): LabDomain[] {
+    const byName = (a: Domain, b: Domain): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    return [...this.#hosts.keys()].sort().flatMap((host) => [...(this.#hosts.get(host)?.values() ?? [])].sort(byName).map(view));
+  }
+
   /** Creates or replaces the definition; a running domain keeps its definition. */
   define(hostId: string, name: string, xml: string): 'created' | 'replaced' | 'unchanged' {
     this.#reachable(hostId);

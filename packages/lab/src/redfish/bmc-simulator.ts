@@ -45,6 +45,8 @@ export interface BmcSimulator {
   endpoints: BmcEndpoint[];
   /** The certificate every endpoint serves; clients use it as their CA bundle. */
   caCertPem: string;
+  /** The reset a host's BMC accepted that has not landed yet (`On`, `ForceOff` …). */
+  pendingReset(hostId: string): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -85,6 +87,7 @@ export async function startBmcSimulator(world: World, options: BmcSimulatorOptio
       hosts: [...ep.systems.values()].map((s) => s.hostId),
     })),
     caCertPem: cert.certPem,
+    pendingReset: (hostId) => shared.power.pendingFor(hostId),
     async stop() {
       stopController.abort();
       shared.power.stop();

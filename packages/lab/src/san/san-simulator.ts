@@ -21,11 +21,13 @@ export interface SanEndpoint {
 
 export interface SanSimulator {
   readonly endpoints: SanEndpoint[];
+  /** Every LUN the arrays hold now, inventory LUNs and clones, by id. */
+  luns(): LunRecord[];
   stop(): Promise<void>;
 }
 
 /** A LUN as the API shows it; a clone records the LUN it was cloned from. */
-interface LunRecord {
+export interface LunRecord {
   id: string;
   array: string;
   sizeGiB: number;
@@ -202,7 +204,11 @@ export async function startSanSimulator(world: World, options: SanSimulatorOptio
     await stopAll();
     throw err;
   }
-  return { endpoints, stop: stopAll };
+  return {
+    endpoints,
+    luns: () => [...luns.values()].map((l) => ({ ...l })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    stop: stopAll,
+  };
 }
 
 function parseInitiator(raw: string): string {

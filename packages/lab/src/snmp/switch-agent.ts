@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import type { Switch } from '@firebreak/shared';
 import type { World } from '../world.ts';
 import { snmp, type Agent, type PduHandler, type RequestMessage, type SessionSocket, type SnmpError, type Varbind } from './net-snmp.ts';
-import { SwitchMib } from './switch-mib.ts';
+import { SwitchMib, type VlanTableRow } from './switch-mib.ts';
 import { parseUdpAddress, type UdpAddress } from './udp-address.ts';
 
 export interface SwitchAgent {
@@ -17,6 +17,8 @@ export interface SwitchAgent {
   readonly address: string;
   /** Sends an SNMPv2c trap from the agent's address. */
   sendTrap(receiver: UdpAddress, oid: string, varbinds: Varbind[]): Promise<void>;
+  /** The VLAN static table the agent would serve now. */
+  vlanTable(): VlanTableRow[];
   close(): Promise<void>;
 }
 
@@ -46,9 +48,11 @@ export async function startSwitchAgent(world: World, sw: Switch, community: stri
   const delayed = new Set<NodeJS.Timeout>();
   const [socket] = opened;
   if (!socket) throw new Error(`lab: net-snmp's agent for switch ${sw.id} opened no socket`);
+  let mib: SwitchMib;
   try {
     agent.getAuthorizer().addCommunity(community);
-    syncBeforeEachRequest(agent, new SwitchMib(world, sw, agent.getMib()), world, sw.id, delayed);
+    mib = new SwitchMib(world, sw, agent.getMib());
+    syncBeforeEachRequest(agent, mib, world, sw.id, delayed);
     await once(socket, 'listening');
   } catch (err) {
     agent.close();
@@ -76,6 +80,7 @@ export async function startSwitchAgent(world: World, sw: Switch, community: stri
         });
         session.trap(oid, varbinds, (error) => (error ? reject(error) : resolve()));
       }),
+    vlanTable: () => mib.vlanTable(),
     close: () => {
       for (const timer of delayed) clearTimeout(timer);
       delayed.clear();

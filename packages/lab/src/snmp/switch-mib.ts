@@ -23,6 +23,14 @@ const tables = {
   vlanStatic: 'dot1qVlanStaticEntry',
 } as const;
 
+/** One dot1qVlanStaticEntry: the VLAN, its name and its member ports, ascending. */
+export interface VlanTableRow {
+  vlan: number;
+  name: string;
+  egress: number[];
+  untagged: number[];
+}
+
 const column = (number: number, name: string, type: number, maxAccess: number, extra: Partial<TableColumn> = {}): TableColumn => ({
   number,
   name,
@@ -108,6 +116,16 @@ export class SwitchMib {
     for (const [vlan, status] of newRows) this.addVlanRow(vlan, status);
   }
 
+  /**
+   * dot1qVlanStaticTable as the agent serves it, a row per VLAN in the
+   * switch's database with its member ports, read without an SNMP request.
+   */
+  vlanTable(): VlanTableRow[] {
+    return [...this.vlans()]
+      .sort((a, b) => a - b)
+      .map((vlan) => ({ vlan, name: this.vlanName(vlan), egress: this.members(vlan, 'egress'), untagged: this.members(vlan, 'untagged') }));
+  }
+
   /** Every VLAN in the switch's database: VLAN 1, the fabric's inventory VLANs, those created over SNMP and any a port uses. */
   private vlans(): Set<number> {
     const vlans = new Set([DEFAULT_VLAN, ...this.vlanNames.keys(), ...this.created]);
@@ -120,14 +138,20 @@ export class SwitchMib {
   }
 
   private addVlanRow(vlan: number, status: number): void {
-    const name = this.vlanNames.get(vlan) ?? `VLAN${String(vlan).padStart(4, '0')}`;
-    this.mib.addTableRow(tables.vlanStatic, [vlan, name, this.portList(vlan, 'egress'), this.portList(vlan, 'untagged'), status]);
+    this.mib.addTableRow(tables.vlanStatic, [vlan, this.vlanName(vlan), this.portList(vlan, 'egress'), this.portList(vlan, 'untagged'), status]);
     this.rows.add(vlan);
   }
 
+  private vlanName(vlan: number): string {
+    return this.vlanNames.get(vlan) ?? `VLAN${String(vlan).padStart(4, '0')}`;
+  }
+
   private portList(vlan: number, set: 'egress' | 'untagged'): Buffer {
-    const members = [...this.ports.values()].filter((p) => p[set].has(vlan)).map((p) => p.port);
-    return encodePortList(members, this.octets);
+    return encodePortList(this.members(vlan, set), this.octets);
+  }
+
+  private members(vlan: number, set: 'egress' | 'untagged'): number[] {
+    return [...this.ports.values()].filter((p) => p[set].has(vlan)).map((p) => p.port).sort((a, b) => a - b);
   }
 
   private readonly onIfEntry = (req: MibRequest): void => {

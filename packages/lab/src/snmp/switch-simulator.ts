@@ -8,6 +8,7 @@ import { CredentialsError, resolveCredentials, type Switch } from '@firebreak/sh
 import type { LinkState, PortRuntime, World } from '../world.ts';
 import { linkTrap } from './link-trap.ts';
 import { startSwitchAgent, type SwitchAgent } from './switch-agent.ts';
+import type { VlanTableRow } from './switch-mib.ts';
 import { parseUdpAddress, type UdpAddress } from './udp-address.ts';
 
 export interface SwitchSimulatorOptions {
@@ -21,6 +22,8 @@ export interface SwitchSimulator {
   readonly agents: readonly { switchId: string; address: string }[];
   /** Replaces the trap receivers (`host:port`); traps already sent are not repeated. */
   setTrapReceivers(targets: readonly string[]): void;
+  /** The switch's VLAN database and port lists, as its agent would serve dot1qVlanStaticTable now. */
+  vlanTable(switchId: string): VlanTableRow[];
   stop(): Promise<void>;
 }
 
@@ -56,6 +59,11 @@ export async function startSwitchSimulator(world: World, options: SwitchSimulato
     agents: [...agents.values()].map(({ switchId, address }) => ({ switchId, address })),
     setTrapReceivers(targets) {
       receivers = parseReceivers(targets);
+    },
+    vlanTable(switchId) {
+      const agent = agents.get(switchId);
+      if (!agent) throw new Error(`lab: no switch "${switchId}"`);
+      return agent.vlanTable();
     },
     async stop() {
       world.off('link', onLink);
