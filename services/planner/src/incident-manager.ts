@@ -32,6 +32,8 @@ interface OpenIncident {
   lastProgress: string;
   /** The trace the incident's effects join. */
   trace: Context;
+  /** A drill's end: its duration counts from its request, across planner handovers. */
+  drillTimer?: NodeJS.Timeout;
 }
 
 /** What the planner knows of the fleet now: what an incident opened this instant would plan with. */
@@ -85,6 +87,7 @@ export class IncidentManager {
       fencingToken: options.fencingToken,
       issuer: options.issuer,
       candidates: () => this.candidates(),
+      drillCandidates: () => this.drillCandidates(),
       existingVms: () => this.existingVms(),
       ...options.actor,
       clock: this.clock,
@@ -179,7 +182,10 @@ export class IncidentManager {
 
   /** Stops every actor without touching their stored snapshots: another planner resumes them. */
   async stop(): Promise<void> {
-    for (const o of this.open.values()) o.actor.stop();
+    for (const o of this.open.values()) {
+      clearTimeout(o.drillTimer);
+      o.actor.stop();
+    }
     await Promise.all([...this.open.values()].map((o) => o.saving));
     this.open.clear();
   }
@@ -238,6 +244,14 @@ export class IncidentManager {
   private track(id: string, actor: IncidentActor, hosts: readonly string[], drillId: string | null, traceCarrier: TraceCarrier | undefined): OpenIncident {
     const entry: OpenIncident = { actor, hosts: new Set(hosts), drillId, saving: Promise.resolve(), unsaved: false, lastProgress: '', trace: traceContextOf(traceCarrier) };
     this.open.set(id, entry);
+    if (drillId !== null) {
+      const { detectedAt, drillMaxMs } = actor.getSnapshot().context;
+      entry.drillTimer = setTimeout(() => {
+        this.options.logger.info({ incidentId: id, drillId }, 'drill time is up; stopping it');
+        actor.send({ type: 'drill.stop' });
+      }, Math.max(0, detectedAt + drillMaxMs - this.clock()));
+      entry.drillTimer.unref();
+    }
     actor.subscribe({
       next: (snapshot) => {
         const report = snapshot.status === 'done' ? serverTimings(snapshot.context, this.rtoTargets) : undefined;
@@ -303,9 +317,24 @@ export class IncidentManager {
 
   /** After the final state is saved (or could not be): the ledger holds the outcome, so capacity has changed. */
   private finish(id: string, context: IncidentContext, outcome: string, report: ServerReport[]): void {
+    clearTimeout(this.open.get(id)?.drillTimer);
     this.open.delete(id);
     this.options.logger.info({ incidentId: id, outcome, unrecovered: context.unrecovered.length, report }, 'incident closed');
     this.options.onIncidentClosed?.(id, outcome);
+  }
+
+  /**
+   * What a drill may borrow: spares and hosts that run nothing, less those failed. Never a repurposable host
+   * (its own work is production to a drill) nor a hypervisor (its ports carry production VMs).
+   */
+  private drillCandidates(): string[] {
+    const failed = this.failedHosts();
+    return this.options.inventory.hosts
+      .filter((h) => {
+        const role = this.fleet.statusOf(h.id)?.role;
+        return (role === 'spare' || role === 'idle') && h.site === this.options.site && !failed.has(h.id) && !this.fleet.runsServer(h.id);
+      })
+      .map((h) => h.id);
   }
 
   /** Hosts that may take a server, as the ledger says (spare, repurposable, an inventory hypervisor), less those failed. */

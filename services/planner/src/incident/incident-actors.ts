@@ -7,7 +7,7 @@ import { fromPromise } from 'xstate';
 import type { Command, CommandResult, Inventory } from '@firebreak/shared';
 import { planPlacement, type PlacementPolicy, type Plan } from '../placement/index.ts';
 import type { HeartbeatWanted, IncidentEffects } from './effects.ts';
-import { incidentMachine, type CleanupInput, type FenceInput, type FenceMethod, type PlanInput } from './incident.machine.ts';
+import { incidentMachine, type CleanupInput, type CleanupOutcome, type FenceInput, type FenceMethod, type PlanInput } from './incident.machine.ts';
 import { RecoveryPlanner, stepsOf, targetHost, targetKey, type CommandFrame, type RecoveryTarget, type StepName } from './recovery-steps.ts';
 import { serverRecoveryMachine, type StepInput, type StepOutput, type UndoInput } from './server.machine.ts';
 
@@ -20,6 +20,8 @@ export interface IncidentActorOptions {
   issuer: string;
   /** Hosts the planner may use now (not production, not failed, not leased elsewhere). */
   candidates: () => string[];
+  /** Hosts a drill may borrow: idle capacity only (spares and hosts that run nothing), never a host that runs a server. */
+  drillCandidates?: () => string[];
   /** VMs running on standing hypervisors. */
   existingVms?: () => { server: string; hypervisor: string }[];
   policy?: Partial<PlacementPolicy>;
@@ -47,9 +49,26 @@ export function incidentActors(options: IncidentActorOptions) {
     const now = clock();
     return { incidentId, site, drill, attempt, now, deadline: now + timeoutMs, fencingToken: options.fencingToken(), issuer: options.issuer };
   };
+  /** Commands in flight per incident: a stopped drill's cleanup waits for them, so no late change lands after it. */
+  const inFlight = new Map<string, Set<Promise<unknown>>>();
   /** Runs the commands, with a little slack past their deadline for the results to arrive. */
-  const run = (commands: readonly Command[], timeoutMs: number): Promise<CommandResult[]> =>
-    commands.length === 0 ? Promise.resolve([]) : effects.runCommands(commands, AbortSignal.timeout(timeoutMs + 5_000));
+  const run = (commands: readonly Command[], timeoutMs: number): Promise<CommandResult[]> => {
+    if (commands.length === 0) return Promise.resolve([]);
+    const running = effects.runCommands(commands, AbortSignal.timeout(timeoutMs + 5_000));
+    const incidentId = commands[0]?.incidentId ?? '';
+    const set = inFlight.get(incidentId) ?? new Set();
+    inFlight.set(incidentId, set);
+    set.add(running);
+    const forget = (): void => {
+      set.delete(running);
+      if (set.size === 0) inFlight.delete(incidentId);
+    };
+    running.then(forget, forget);
+    return running;
+  };
+  const settled = async (incidentId: string): Promise<void> => {
+    await Promise.allSettled([...(inFlight.get(incidentId) ?? [])]);
+  };
 
   const fenceHost = async (input: FenceInput, host: string, bmcGone: boolean): Promise<FenceMethod> => {
     // BMC power-off first, unless the detector already knows the BMC is gone.
@@ -88,6 +107,19 @@ export function incidentActors(options: IncidentActorOptions) {
 
   const plan = fromPromise<Plan, PlanInput>(async ({ input }) => {
     const excluded = new Set(input.excluded);
+    if (input.drill) {
+      // Production comes first: a drill neither preempts work nor packs onto a standing hypervisor.
+      const planned = planPlacement({
+        inventory,
+        servers: input.servers,
+        candidates: (options.drillCandidates?.() ?? []).filter((h) => !excluded.has(h)),
+        failed: { hosts: input.failedHosts, racks: input.failedRacks },
+        policy: { ...options.policy, allowPreemption: false },
+        existingVms: [],
+      });
+      const why = 'drills use only idle capacity (spares and hosts that run nothing)';
+      return { ...planned, unplaced: planned.unplaced.map((u) => ({ ...u, explanation: `${u.explanation}; ${why}` })) };
+    }
     return planPlacement({
       inventory,
       servers: input.servers,
@@ -114,14 +146,14 @@ export function incidentActors(options: IncidentActorOptions) {
     watches.delete(key);
   };
 
-  const runStep = fromPromise<StepOutput, StepInput>(async ({ input }) => {
+  const runStep = fromPromise<StepOutput, StepInput>(async ({ input, signal }) => {
     const { target, step } = input;
     const key = watchKey(input);
     if (step === 'heartbeat') {
       // A watch begun with the power-on has heard every beat since; a retried wait (or one after a restart) starts afresh.
       const watch = input.attempt === 1 ? watches.get(key) : undefined;
       try {
-        const at = await effects.waitForHeartbeat(heartbeatWanted(input, watch?.sentAfter ?? clock()), AbortSignal.timeout(heartbeatTimeoutMs));
+        const at = await effects.waitForHeartbeat(heartbeatWanted(input, watch?.sentAfter ?? clock()), AbortSignal.any([signal, AbortSignal.timeout(heartbeatTimeoutMs)]));
         return { at };
       } finally {
         endWatch(key);
@@ -147,11 +179,25 @@ export function incidentActors(options: IncidentActorOptions) {
     return { at: clock() };
   });
 
-  const undoTarget = async (incidentId: string, site: string, drill: boolean, target: RecoveryTarget, steps: readonly StepName[]): Promise<string[]> => {
+  /**
+   * Takes the steps back, last first. Within a step, access goes before what it refers to (a LUN's grant is
+   * revoked before its clone is deleted). What fails is tried again, as a new command, up to `attempts` times.
+   */
+  const undoTarget = async (incidentId: string, site: string, drill: boolean, target: RecoveryTarget, steps: readonly StepName[], attempts = 1): Promise<string[]> => {
     const failed: string[] = [];
     for (const step of steps) {
-      const commands = recovery.undo(target, step, frame(incidentId, site, drill, 1, stepTimeoutMs));
-      failed.push(...failures(await run(commands, stepTimeoutMs)));
+      const all = recovery.undo(target, step, frame(incidentId, site, drill, 1, stepTimeoutMs));
+      for (const phase of [all.filter(revokesAccess), all.filter((c) => !revokesAccess(c))]) {
+        let pending = new Set(phase.map((c) => withoutAttempt(c.commandId)));
+        let problems: string[] = [];
+        for (let attempt = 1; attempt <= attempts && pending.size > 0; attempt++) {
+          const again = recovery.undo(target, step, frame(incidentId, site, drill, attempt, stepTimeoutMs)).filter((c) => pending.has(withoutAttempt(c.commandId)));
+          const results = await run(again, stepTimeoutMs);
+          pending = new Set(results.filter((r) => r.outcome !== 'succeeded').map((r) => withoutAttempt(r.commandId)));
+          problems = failures(results);
+        }
+        failed.push(...problems);
+      }
     }
     return failed;
   };
@@ -161,13 +207,21 @@ export function incidentActors(options: IncidentActorOptions) {
     if (failed.length > 0) throw new Error(`undo failed: ${failed.join('; ')}`);
   });
 
-  const cleanup = fromPromise<void, CleanupInput>(async ({ input }) => {
-    const failed: string[] = [];
+  /** Undoes every target (three tries per command), releases the hosts, and says what it put back and what it could not. */
+  const cleanup = fromPromise<CleanupOutcome, CleanupInput>(async ({ input }) => {
+    await settled(input.incidentId);
+    const outcome: CleanupOutcome = { restored: [], left: [] };
     for (const target of input.targets) {
-      failed.push(...(await undoTarget(input.incidentId, input.site, input.drill, target, stepsOf(target).reverse())));
+      const host = targetHost(target);
+      const about = target.mode === 'hypervisor' ? { host } : { host, server: target.server };
+      const name = target.mode === 'vm' ? `VM ${target.server} on ${host}` : target.mode === 'hypervisor' ? `hypervisor ${host}` : `${target.server} on ${host}`;
+      const failed = await undoTarget(input.incidentId, input.site, input.drill, target, stepsOf(target).reverse(), 3);
+      if (failed.length === 0) outcome.restored.push({ ...about, what: `${name}: undone` });
+      else outcome.left.push(...failed.map((f) => ({ ...about, what: `${name}: ${f}` })));
     }
     await effects.releaseHosts(input.incidentId, input.hosts);
-    if (failed.length > 0) throw new Error(`cleanup left work undone: ${failed.join('; ')}`);
+    for (const host of input.hosts) outcome.restored.push({ host, what: `host ${host} returned` });
+    return outcome;
   });
 
   return {
@@ -178,6 +232,14 @@ export function incidentActors(options: IncidentActorOptions) {
     cleanup,
     serverRecovery: serverRecoveryMachine.provide({ actors: { runStep, undoSteps } }),
   };
+}
+
+/** A command id names its attempt last (recovery-steps.ts): the same undo tried again differs only there. */
+const withoutAttempt = (commandId: string): string => commandId.replace(/-a\d+$/, '');
+
+/** Storage access revoked: done before what it refers to (a clone) is deleted. */
+function revokesAccess(command: Command): boolean {
+  return command.kind === 'storage' && (command.action === 'revoke' || command.action === 'revoke-all');
 }
 
 /** The incident machine with its effects bound: what the service runs and the tests drive. */

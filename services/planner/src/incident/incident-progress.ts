@@ -70,6 +70,7 @@ export function incidentProgress(state: string, context: IncidentContext, now: n
     hosts: context.hosts,
     servers,
     message: context.error ?? `${done} of ${context.servers.length} servers recovered`,
+    ...(context.cleanup !== null && { cleanup: { complete: context.cleanup.left.length === 0, restored: context.cleanup.restored, left: context.cleanup.left } }),
   };
 }
 

@@ -5,8 +5,10 @@
  * A target host that turns out dead (its BMC, its OS or its hypervisor
  * fails it) is given up and released, and its servers are planned again onto
  * other hosts within the incident. Drills skip fencing and end with a
- * cleanup that returns every borrowed host. Every effect is an invoked actor
- * bound in the wiring; this file decides.
+ * cleanup that returns every borrowed host; a stop (or the drill's time
+ * running out, which the manager sends as a stop) ends a drill in whatever
+ * state it is, and a cleanup that leaves anything undone fails the drill.
+ * Every effect is an invoked actor bound in the wiring; this file decides.
  */
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import type { Plan } from '../placement/index.ts';
@@ -16,7 +18,7 @@ import { errorText, serverRecoveryMachine, type ServerParentEvent } from './serv
 
 export const INCIDENT_MACHINE_ID = 'firebreak-incident';
 /** Bump when states or context change shape: snapshots of another version are refused, not misread. */
-export const INCIDENT_MACHINE_VERSION = '2';
+export const INCIDENT_MACHINE_VERSION = '3';
 
 export type FenceMethod = 'bmc' | 'fabric' | 'failed';
 
@@ -39,7 +41,7 @@ export interface IncidentInput {
   /** Per-step attempts in the server machines. */
   maxAttempts?: number;
   retryBaseMs?: number;
-  /** A drill cleans up on its own after this long. */
+  /** A drill is stopped (and cleans up) this long after it opened: the manager keeps the clock. */
   drillMaxMs?: number;
   /** W3C trace context of the event that opened the incident: its commands join that trace. */
   traceCarrier?: Record<string, string>;
@@ -79,6 +81,10 @@ export interface IncidentContext extends Required<Omit<IncidentInput, 'drillId'>
   abandoned: Record<string, string>;
   targets: Record<string, TargetState>;
   unrecovered: Unrecovered[];
+  /** A drill was told to stop (or cleans up at the end of its rehearsal): further stops change nothing. */
+  stopped: boolean;
+  /** What a drill's cleanup put back and what it could not: anything left fails the drill. Null before cleanup. */
+  cleanup: CleanupOutcome | null;
   finishedAt: number | null;
   error: string | null;
 }
@@ -98,10 +104,24 @@ export interface FenceInput {
 
 export interface PlanInput {
   incidentId: string;
+  /** A drill places only on idle capacity: spares and hosts that run nothing. */
+  drill: boolean;
   servers: string[];
   failedHosts: string[];
   failedRacks: string[];
   excluded: string[];
+}
+
+/** One thing a drill borrowed or made, as its cleanup found it (IncidentProgress's CleanupItem). */
+export interface CleanupNote {
+  host?: string;
+  server?: string;
+  what: string;
+}
+
+export interface CleanupOutcome {
+  restored: CleanupNote[];
+  left: CleanupNote[];
 }
 
 export interface CleanupInput {
@@ -164,13 +184,26 @@ export const incidentMachine = setup({
     plan: fromPromise<Plan, PlanInput>(() => Promise.reject(new Error('plan is not provided'))),
     claim: fromPromise<ClaimOutcome, { incidentId: string; hosts: string[] }>(() => Promise.reject(new Error('claim is not provided'))),
     release: fromPromise<void, { incidentId: string; hosts: string[] }>(() => Promise.reject(new Error('release is not provided'))),
-    cleanup: fromPromise<void, CleanupInput>(() => Promise.reject(new Error('cleanup is not provided'))),
+    cleanup: fromPromise<CleanupOutcome, CleanupInput>(() => Promise.reject(new Error('cleanup is not provided'))),
     serverRecovery: serverRecoveryMachine,
   },
   actions: {
     markFinished: assign({ finishedAt: () => Date.now() }),
     forgetReleased: assign(({ context }) => ({ claimed: context.claimed.filter((h) => !context.toRelease.includes(h)), toRelease: [] })),
     recordFailure: assign((_, params: { phase: string; error: unknown }) => ({ error: `${params.phase}: ${errorText(params.error)}` })),
+    /** A stopped drill's recoveries in flight end now; cleanup waits for their commands to settle (incident-actors.ts). */
+    stopTargets: enqueueActions(({ self, enqueue }) => {
+      for (const id of Object.keys(self.getSnapshot().children)) if (id.startsWith('target-')) enqueue.stopChild(id);
+    }),
+    noteStopped: assign(({ context }) => {
+      const why = 'the drill was stopped before it came up';
+      const known = new Set(context.unrecovered.map((u) => u.server));
+      const up = new Set(Object.values(context.targets).flatMap((t) => (t.status === 'done' && t.target.mode !== 'hypervisor' ? [t.target.server] : [])));
+      const stopped = context.servers.filter((s) => !up.has(s) && !known.has(s)).map((server) => ({ server, reason: why }));
+      // Targets keep their status (cleanup undoes what began), and say why they never finished.
+      const targets = Object.fromEntries(Object.entries(context.targets).map(([key, t]) => [key, t.status === 'done' || t.status === 'failed' ? t : { ...t, error: why }]));
+      return { stopped: true, unrecovered: [...context.unrecovered, ...stopped], targets };
+    }),
     startReadyTargets: enqueueActions(({ context, enqueue }) => {
       for (const [key, t] of Object.entries(context.targets)) {
         if (t.status !== 'pending' || !ready(context, t.target)) continue;
@@ -189,11 +222,10 @@ export const incidentMachine = setup({
       }
     }),
   },
-  delays: {
-    drillMax: ({ context }) => context.drillMaxMs,
-  },
   guards: {
     isDrill: ({ context }) => context.trigger === 'drill',
+    drillRunning: ({ context }) => context.trigger === 'drill' && !context.stopped,
+    cleanupLeftWork: ({ context }) => (context.cleanup?.left.length ?? 0) > 0,
     lostRace: ({ context, event }) => (event as unknown as { output: ClaimOutcome }).output.lost.length > 0 && context.replans < context.maxReplans,
     deadTargets: ({ context }) => context.trigger === 'event' && context.replans < context.maxReplans && deadTargetsOf(context).servers.length > 0,
     allSettled: ({ context }) => Object.values(context.targets).every(settled),
@@ -231,11 +263,15 @@ export const incidentMachine = setup({
     abandoned: {},
     targets: {},
     unrecovered: [],
+    stopped: false,
+    cleanup: null,
     finishedAt: null,
     error: null,
   }),
   initial: 'detected',
   on: {
+    // A drill stops whatever it is doing: planning, claiming, recovering or standing.
+    'drill.stop': { guard: 'drillRunning', target: '.cleanup', actions: ['stopTargets', 'noteStopped'] },
     // Overlapping failures join while nothing has been claimed yet; the fence and plan are made again over all hosts.
     join: {
       guard: ({ context }) => context.claimed.length === 0,
@@ -271,6 +307,7 @@ export const incidentMachine = setup({
         src: 'plan',
         input: ({ context }) => ({
           incidentId: context.incidentId,
+          drill: context.trigger === 'drill',
           // No storage grant before a confirmed fence: servers of unfenced hosts wait for an operator.
           servers:
             context.replanServers.length > 0
@@ -404,7 +441,9 @@ export const incidentMachine = setup({
         };
       }),
       always: [
-        { guard: 'isDrill', target: 'drilling' },
+        // A rehearsal stands while anything came up; with nothing up there is nothing to wait for.
+        { guard: ({ context }) => context.trigger === 'drill' && Object.values(context.targets).some((t) => t.status === 'done'), target: 'drilling' },
+        { guard: 'isDrill', target: 'cleanup' },
         {
           // Dead target hosts go back and their servers are planned again elsewhere, a bounded number of times.
           guard: 'deadTargets',
@@ -434,17 +473,16 @@ export const incidentMachine = setup({
     },
     outcome: {
       always: [
+        { guard: 'cleanupLeftWork', target: 'failed' },
         { guard: 'allRecovered', target: 'recovered' },
         { guard: 'someRecovered', target: 'degraded' },
         { target: 'failed' },
       ],
     },
-    drilling: {
-      // The rehearsal stands until stopped, or until its time is up.
-      on: { 'drill.stop': 'cleanup' },
-      after: { drillMax: 'cleanup' },
-    },
+    // The rehearsal stands until stopped: by an operator, or by the manager when its time is up.
+    drilling: {},
     cleanup: {
+      entry: assign({ stopped: true }),
       invoke: {
         src: 'cleanup',
         input: ({ context }) => ({
@@ -452,10 +490,20 @@ export const incidentMachine = setup({
           site: context.site,
           drill: true,
           targets: cleanupOrder(context),
-          hosts: context.claimed,
+          // Hosts a claim in flight may have taken too: releasing one not held is a no-op.
+          hosts: union(context.claimed, context.plan ? hostsOfPlan(context.plan) : []),
         }),
-        onDone: 'outcome',
-        onError: { target: 'outcome', actions: failedWith('cleanup') },
+        onDone: {
+          target: 'outcome',
+          actions: assign(({ event }) => ({
+            cleanup: event.output,
+            ...(event.output.left.length > 0 && { error: `cleanup left work undone: ${event.output.left.map((l) => l.what).join('; ')}` }),
+          })),
+        },
+        onError: {
+          target: 'outcome',
+          actions: assign(({ event }) => ({ cleanup: { restored: [], left: [{ what: `cleanup stopped: ${errorText(event.error)}` }] }, error: `cleanup: ${errorText(event.error)}` })),
+        },
       },
     },
     recovered: { type: 'final', entry: 'markFinished' },

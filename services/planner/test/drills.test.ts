@@ -1,0 +1,114 @@
+/**
+ * Drills through the incident manager on fake effects with real failure
+ * modes: a drill borrows only idle capacity, stops in whatever state it is,
+ * ends at its duration whatever it is doing, cleans up in dependency order
+ * once its commands in flight have settled, and never calls itself recovered
+ * when cleanup left anything behind.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DrillStart, Inventory, type Command, type IncidentProgress } from '@firebreak/shared';
+import { waitFor } from '@firebreak/shared/testing';
+import type { IncidentManager } from '../src/incident-manager.ts';
+import { referenceFleet } from '../src/readiness/testing/reference-fleet.ts';
+import { FakeEffects, refused, succeeded, testManager, useRedis } from './fake-effects.ts';
+
+const freshStore = useRedis();
+const fleet = referenceFleet();
+
+async function manager(effects: FakeEffects, inventory: Inventory = fleet): Promise<IncidentManager> {
+  return testManager(await freshStore(), inventory, effects, { actor: { stepTimeoutMs: 1_000, heartbeatTimeoutMs: 5_000 }, input: { retryBaseMs: 1 } });
+}
+
+const drillOf = (drillId: string, hosts: string[], maxDurationSeconds = 3600): DrillStart =>
+  DrillStart.parse({ drillId, scope: { site: 'dc1', hosts }, requestedBy: 'test', requestedAt: Date.now(), maxDurationSeconds });
+
+function finalOf(effects: FakeEffects, drillId: string): IncidentProgress | undefined {
+  return effects.progress.find((p) => p.incidentId === `drill-${drillId}` && p.report !== undefined);
+}
+
+async function untilFinal(effects: FakeEffects, drillId: string, timeoutMs = 10_000): Promise<IncidentProgress> {
+  await waitFor(`drill ${drillId} to end`, () => finalOf(effects, drillId) !== undefined, timeoutMs);
+  return finalOf(effects, drillId) as IncidentProgress;
+}
+
+const touches = (c: Command, host: string): boolean => ('host' in c && c.host === host) || ('hypervisor' in c && c.hypervisor === host);
+
+test('drills - a drill borrows only idle capacity: with only repurposable hosts free it takes none, says why, and ends at once', async () => {
+  // The spares are repurposable hosts here: each runs its own low-priority work, production to a drill.
+  const busy = Inventory.parse({ ...fleet, hosts: fleet.hosts.map((h) => (h.role === 'spare' ? { ...h, role: 'repurposable' } : h)) });
+  const effects = new FakeEffects();
+  const m = await manager(effects, busy);
+  const startedAt = Date.now();
+  await m.onDrillStart(drillOf('idle-only', ['r9-h01']));
+  const final = await untilFinal(effects, 'idle-only');
+  assert.ok(Date.now() - startedAt < 5_000, 'a drill with nothing placed does not wait out its duration');
+  const repurposable = busy.hosts.filter((h) => h.role === 'repurposable').map((h) => h.id);
+  assert.deepEqual(effects.published.filter((c) => repurposable.some((h) => touches(c, h))), [], 'no command touched a repurposable host');
+  const db = final.servers.find((s) => s.server === 'db-01');
+  assert.equal(db?.step, 'unplaced');
+  assert.match(db?.message ?? '', /drills use only idle capacity/);
+  assert.notEqual(final.phase, 'recovered');
+  await m.stop();
+});
+
+test('drills - stopped while recovering: the step in flight settles first, then every grant is revoked before its clone is deleted, and the hosts go back', async () => {
+  const effects = new FakeEffects();
+  const order: string[] = [];
+  let releaseGrant!: () => void;
+  const grantHeld = new Promise<void>((resolve) => (releaseGrant = resolve));
+  effects.answer = async (c) => {
+    if (c.kind === 'storage' && c.action === 'grant') {
+      await grantHeld;
+      order.push('grant done');
+    }
+    if (c.kind === 'storage' && (c.action === 'revoke' || c.action === 'delete-clone')) order.push(c.action);
+    return succeeded;
+  };
+  const m = await manager(effects);
+  await m.onDrillStart(drillOf('stop-mid', ['r9-h01']));
+  await waitFor('the drill grants its clone', () => effects.published.some((c) => c.kind === 'storage' && c.action === 'grant'));
+  assert.equal(m.onDrillStop('stop-mid'), true);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(finalOf(effects, 'stop-mid'), undefined, 'cleanup waits for the grant in flight');
+  releaseGrant();
+  const final = await untilFinal(effects, 'stop-mid');
+  assert.deepEqual(order, ['grant done', 'revoke', 'delete-clone']);
+  assert.equal(final.cleanup?.complete, true, JSON.stringify(final.cleanup));
+  assert.match(final.servers.find((s) => s.server === 'db-01')?.message ?? '', /stopped before it came up/);
+  assert.equal(effects.leases.size, 0, 'every borrowed host released');
+  assert.equal(m.onDrillStop('stop-mid'), false, 'a finished drill is not open any more');
+  await m.stop();
+});
+
+test('drills - a drill whose recovery hangs ends at its duration and cleans up', async () => {
+  const effects = new FakeEffects();
+  // The borrowed host's BMC never answers a power-on: the executor gives up at each command's deadline, again and again.
+  effects.answer = async (c) => (c.kind === 'power' && c.action === 'on' ? new Promise((r) => setTimeout(() => r(refused('BMC timeout')), Math.max(0, c.deadline - Date.now()))) : succeeded);
+  const m = await manager(effects);
+  const startedAt = Date.now();
+  await m.onDrillStart(drillOf('hung', ['r9-h01'], 1));
+  const final = await untilFinal(effects, 'hung');
+  const took = Date.now() - startedAt;
+  assert.ok(took < 4_000, `ended ${took} ms after its start, with a 1 s duration`);
+  assert.equal(final.cleanup?.complete, true);
+  assert.notEqual(final.phase, 'recovered');
+  await m.stop();
+});
+
+test('drills - cleanup that cannot undo something is tried three times and fails the drill, saying what is left', async () => {
+  const effects = new FakeEffects();
+  effects.answer = (c) => (c.kind === 'storage' && c.action === 'delete-clone' ? refused('array busy') : succeeded);
+  const m = await manager(effects);
+  await m.onDrillStart(drillOf('dirty', ['r9-h01']));
+  await waitFor('the rehearsal is up', () => effects.progress.some((p) => p.incidentId === 'drill-dirty' && p.servers.some((s) => s.step === 'done')));
+  m.onDrillStop('dirty');
+  const final = await untilFinal(effects, 'dirty');
+  assert.equal(final.phase, 'failed', 'a rehearsal that recovered but left a clone behind is not "recovered"');
+  assert.match(final.message ?? '', /cleanup left work undone: .*array busy/);
+  assert.equal(final.cleanup?.complete, false);
+  assert.ok(final.cleanup?.left.some((l) => l.server === 'db-01' && /array busy/.test(l.what)));
+  const deletes = new Set(effects.published.filter((c) => c.kind === 'storage' && c.action === 'delete-clone').map((c) => c.commandId));
+  assert.equal(deletes.size, 3, 'three attempts, each a new command');
+  await m.stop();
+});
