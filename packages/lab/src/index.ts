@@ -3,6 +3,19 @@ export * from './recorder.ts';
 export * from './faults.ts';
 export * from './control-api.ts';
 export * from './lab.ts';
+export { captureDeviceSnapshot, serializeDeviceSnapshot, canonicalJson } from './device-snapshot.ts';
+export type {
+  DeviceSnapshot,
+  DeviceSources,
+  HostSnapshot,
+  SwitchSnapshot,
+  PortSnapshot,
+  VlanSnapshot,
+  ArraySnapshot,
+  LunSnapshot,
+  DomainSnapshot,
+} from './device-snapshot.ts';
+export { diffDeviceSnapshots } from './device-snapshot-diff.ts';
 export * from './topology/index.ts';
 export { startBmcSimulator } from './redfish/bmc-simulator.ts';
 export { startSwitchSimulator } from './snmp/switch-simulator.ts';

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectBus, freePort, loadInventoryFile, type Bus, type Inventory } from '@firebreak/shared';
 import { startControlApi, type ControlApi, type LabSettings } from './control-api.ts';
+import { captureDeviceSnapshot, type DeviceSnapshot } from './device-snapshot.ts';
 import { Faults } from './faults.ts';
 import { startHostSimulator, type HostSimulator } from './hosts/host-simulator.ts';
 import { startHypervisorSimulator, type HypervisorSimulator } from './hypervisor/hypervisor-simulator.ts';
@@ -62,6 +63,8 @@ export interface Lab {
   readonly hypervisors: HypervisorSimulator;
   configure(settings: LabSettings): void;
   describe(): LabDescription;
+  /** Every device state the lab holds, now (see device-snapshot.ts); equal state serialises to equal bytes. */
+  deviceSnapshot(): DeviceSnapshot;
   stop(): Promise<void>;
 }
 
@@ -257,6 +260,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       hypervisors,
       configure,
       describe,
+      deviceSnapshot: () => captureDeviceSnapshot({ world, bmc, switches, san, hypervisors: hypervisors.hypervisors }),
       stop: stopAll,
     };
   } catch (err) {
