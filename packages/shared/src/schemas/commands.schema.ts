@@ -29,12 +29,41 @@ export const PowerCommand = z.object({
 });
 export type PowerCommand = z.infer<typeof PowerCommand>;
 
+/** One VLAN a switch port carries (the port is in the VLAN's egress list); `untagged` when it is in its untagged list too. */
+export const PortVlan = z.object({ vlan: VlanId, untagged: z.boolean() });
+export type PortVlan = z.infer<typeof PortVlan>;
+
+/**
+ * A switch port's state as a drill borrows it and gives it back: what a net
+ * `read` observes and a net `restore` sets exactly. `vlans` names every VLAN
+ * whose egress list holds the port, ascending, each once; a VLAN not listed
+ * does not carry the port. The link's operational state is not part of it:
+ * nobody can set that.
+ */
+export const PortState = z.object({
+  admin: z.enum(['up', 'down']),
+  /** Q-BRIDGE dot1qPvid: the VLAN of untagged frames the port receives; it need not be one the port carries. */
+  pvid: VlanId,
+  vlans: z.array(PortVlan).superRefine((vlans, ctx) => {
+    const seen = new Set<number>();
+    for (const { vlan } of vlans) {
+      if (seen.has(vlan)) ctx.addIssue({ code: 'custom', message: `VLAN ${vlan} is listed twice` });
+      seen.add(vlan);
+    }
+  }),
+});
+export type PortState = z.infer<typeof PortState>;
+
 const netBase = { ...commandBase, kind: z.literal('net'), host: Id, switch: Id, port: z.number().int().min(1) };
 export const NetCommand = z.discriminatedUnion('action', [
   z.object({ ...netBase, action: z.literal('access'), vlan: VlanId }),
   z.object({ ...netBase, action: z.literal('trunk'), vlans: z.array(VlanId).min(1), nativeVlan: VlanId.optional() }),
   z.object({ ...netBase, action: z.literal('shut') }),
   z.object({ ...netBase, action: z.literal('no-shut') }),
+  /** Reads the port's state, changing nothing; the result's `observed` is a PortState. */
+  z.object({ ...netBase, action: z.literal('read') }),
+  /** The port has exactly `state` (admin, PVID, every VLAN's egress and untagged membership), read back; `observed` is the PortState read. */
+  z.object({ ...netBase, action: z.literal('restore'), state: PortState }),
 ]);
 export type NetCommand = z.infer<typeof NetCommand>;
 
@@ -47,8 +76,14 @@ export const StorageCommand = z.discriminatedUnion('action', [
   /** Drills run on clones so production data is never written. */
   z.object({ ...storageBase, action: z.literal('clone'), lun: Id, cloneId: Id }),
   z.object({ ...storageBase, action: z.literal('delete-clone'), cloneId: Id }),
+  /** Reads which LUNs of the array are masked to the initiator, changing nothing; `observed` is StorageMasks. */
+  z.object({ ...storageBase, action: z.literal('masks'), initiator: Initiator, host: Id }),
 ]);
 export type StorageCommand = z.infer<typeof StorageCommand>;
+
+/** What a storage `masks` read observes: the LUN ids masked to the initiator on the array, ascending. */
+export const StorageMasks = z.object({ luns: z.array(Id) });
+export type StorageMasks = z.infer<typeof StorageMasks>;
 
 /**
  * The VLANs and LUNs a booted instance uses when they differ from its
@@ -61,10 +96,32 @@ export const BootAttach = z.object({
 });
 export type BootAttach = z.infer<typeof BootAttach>;
 
+/**
+ * What the boot service serves one MAC, as its entries hold it (services/boot:
+ * PUT /v1/hosts/<mac>): the server and image the host boots, the image's own
+ * script, and the drill's VLANs and LUNs when it has them.
+ */
+export const BootEntry = z.object({
+  server: Id,
+  image: Id,
+  /** Printable ASCII without spaces, as the boot service takes it: it ends up on an iPXE `chain` line. */
+  imageUrl: z.string().regex(/^[!-~]{1,2048}$/, 'must be a URL of printable ASCII without spaces'),
+  attach: BootAttach.optional(),
+});
+export type BootEntry = z.infer<typeof BootEntry>;
+
+/** What a boot `read` or `restore` observes: the MAC's entry as the boot service serves it, or null when it serves none. */
+export const BootEntryObserved = z.object({ entry: BootEntry.nullable() });
+export type BootEntryObserved = z.infer<typeof BootEntryObserved>;
+
 const bootBase = { ...commandBase, kind: z.literal('boot'), host: Id, mac: Mac };
 export const BootCommand = z.discriminatedUnion('action', [
   z.object({ ...bootBase, action: z.literal('configure'), image: Id, server: Id, attach: BootAttach.optional() }),
   z.object({ ...bootBase, action: z.literal('clear') }),
+  /** Reads the MAC's boot entry, changing nothing; `observed` is BootEntryObserved. */
+  z.object({ ...bootBase, action: z.literal('read') }),
+  /** The MAC has exactly `entry` (PUT as given, imageUrl included), or none when it is null; `observed` is BootEntryObserved. */
+  z.object({ ...bootBase, action: z.literal('restore'), entry: BootEntry.nullable() }),
 ]);
 export type BootCommand = z.infer<typeof BootCommand>;
 
