@@ -74,6 +74,11 @@ export class FleetState {
     return running;
   }
 
+  /** Servers a recovery ended without placing, each with the host it last ran on. */
+  unrecovered(): Map<string, string> {
+    return new Map([...this.servers].flatMap(([id, e]) => (e.placement.state === 'unrecovered' ? [[id, e.placement.host] as const] : [])));
+  }
+
   /** Servers running on these hosts, each with its host (a VM's: its hypervisor). */
   serversOn(hosts: readonly string[]): Record<string, string> {
     const set = new Set(hosts);

@@ -15,6 +15,7 @@ import { hostsOfPlan, INCIDENT_MACHINE_ID, INCIDENT_MACHINE_VERSION, type Incide
 import { incidentProgress, serverTimings } from './incident/incident-progress.ts';
 import { ledgerChangeOf } from './incident/incident-ledger.ts';
 import { FleetState } from './fleet-state.ts';
+import { planPlacement } from './placement/index.ts';
 import { currentTraceCarrier, traceContextOf, tracedEffects, type TraceCarrier } from './effects/traced-effects.ts';
 
 const identity = { machineId: INCIDENT_MACHINE_ID, machineVersion: INCIDENT_MACHINE_VERSION };
@@ -74,6 +75,8 @@ export class IncidentManager {
   private readonly clock: () => number;
   private readonly rtoTargets: Map<string, number>;
   private readonly rackOf: Map<string, string>;
+  /** Drills were stopped because a real failure needed their hosts: once they are all back, what stayed down is planned again. */
+  private preempted = false;
 
   constructor(private readonly options: IncidentManagerOptions) {
     this.effects = tracedEffects(options.effects, (id) => this.open.get(id)?.trace ?? ROOT_CONTEXT);
@@ -210,12 +213,66 @@ export class IncidentManager {
       this.options.logger.info({ incidentId: openId, joined: fresh }, 'failure joins the open incident');
       return this.durable(o);
     }
+    this.preemptDrills(fresh);
     const input = this.baseInput(id, site, fresh, bmcGone.filter((h) => fresh.includes(h)), firstFailureAt, detectedAt);
     if (Object.keys(input.serverHosts).length === 0) {
       this.options.logger.info({ hosts: fresh }, 'failed hosts ran no server: nothing to recover');
       return;
     }
+    this.preemptDrillsFor(input);
     await this.start(input);
+  }
+
+  /** Production first: a drill whose borrowed hosts or rehearsed domain just failed for real stops and gives its hosts back. */
+  private preemptDrills(failed: readonly string[]): void {
+    const racks = this.racksOf(failed);
+    for (const o of this.open.values()) {
+      if (o.drillId === null) continue;
+      const ctx = o.actor.getSnapshot().context;
+      const borrowed = [...ctx.claimed, ...(ctx.plan ? hostsOfPlan(ctx.plan) : [])];
+      if (borrowed.some((h) => failed.includes(h)) || ctx.racks.some((r) => racks.includes(r)) || ctx.hosts.some((h) => failed.includes(h))) this.stopDrill(o, 'a real failure hit what it borrowed or rehearses');
+    }
+  }
+
+  /**
+   * Production first: when the capacity left cannot place every server of a real failure and drills hold
+   * hosts, those drills stop; once they give their hosts back, what was not placed is planned again.
+   */
+  private preemptDrillsFor(input: IncidentInput): void {
+    const drills = [...this.open.values()].filter((o) => o.drillId !== null && o.actor.getSnapshot().context.claimed.length > 0);
+    if (drills.length === 0) return;
+    const plan = planPlacement({
+      inventory: this.options.inventory,
+      servers: Object.keys(input.serverHosts),
+      candidates: this.candidates(),
+      failed: { hosts: input.hosts, racks: input.racks },
+      ...(this.options.actor?.policy !== undefined && { policy: this.options.actor.policy }),
+      existingVms: this.existingVms(),
+    });
+    if (plan.unplaced.length === 0) return;
+    this.preempted = true;
+    for (const o of drills) this.stopDrill(o, `a real failure needs capacity: ${plan.unplaced.length} server(s) would stay down`);
+  }
+
+  private stopDrill(o: OpenIncident, why: string): void {
+    if (o.actor.getSnapshot().context.stopped) return;
+    this.options.logger.warn({ drillId: o.drillId, why }, 'stopping a drill: production comes first');
+    o.actor.send({ type: 'drill.stop' });
+  }
+
+  /**
+   * Capacity came back (a drill gave its hosts back, a host recovered): servers an incident could not place
+   * are planned again, in a new incident over the hosts they last ran on (fenced again on the fabric).
+   */
+  private async retryUnrecovered(): Promise<void> {
+    const inOpen = new Set([...this.open.values()].flatMap((o) => Object.keys(o.actor.getSnapshot().context.serverHosts)));
+    const waiting = new Map([...this.fleet.unrecovered()].filter(([server]) => !inOpen.has(server)));
+    if (waiting.size === 0) return;
+    const hosts = [...new Set(waiting.values())].sort();
+    const now = this.clock();
+    const id = `inc-retry-${now}`;
+    this.options.logger.info({ incidentId: id, servers: [...waiting.keys()] }, 'capacity came back: planning the servers left unrecovered again');
+    await this.start({ ...this.baseInput(id, this.options.site, hosts, hosts, now, now), serverHosts: Object.fromEntries(waiting) });
   }
 
   private baseInput(id: string, site: string, hosts: string[], bmcGone: string[], firstFailureAt: number, detectedAt: number): IncidentInput {
@@ -321,6 +378,13 @@ export class IncidentManager {
     this.open.delete(id);
     this.options.logger.info({ incidentId: id, outcome, unrecovered: context.unrecovered.length, report }, 'incident closed');
     this.options.onIncidentClosed?.(id, outcome);
+    // A drill gave its hosts back; or the incident that stopped drills for capacity ended after they did.
+    const drillsOpen = [...this.open.values()].some((o) => o.drillId !== null);
+    if (context.trigger === 'drill') this.capacityReturned();
+    else if (this.preempted && !drillsOpen) {
+      this.preempted = false;
+      this.capacityReturned();
+    }
   }
 
   /**
@@ -356,6 +420,11 @@ export class IncidentManager {
         ? { role: 'quarantined', reason: 'came back after a failure while its work runs elsewhere' }
         : seeded;
     await this.fleet.record({ kind: 'detector', id: `host-recovered-${event.host}-${event.epoch}` }, { hosts: new Map([[event.host, status]]) });
+    if (status.role !== 'quarantined') this.capacityReturned();
+  }
+
+  private capacityReturned(): void {
+    this.retryUnrecovered().catch((err: unknown) => this.options.logger.error({ err }, 'could not plan the unrecovered servers again; the next capacity change tries again'));
   }
 
   /** Hosts the ledger says are down, and hosts of open incidents. */

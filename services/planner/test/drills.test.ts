@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DrillStart, Inventory, type Command, type IncidentProgress } from '@firebreak/shared';
+import { DrillStart, HostFailed, Inventory, type Command, type IncidentProgress } from '@firebreak/shared';
 import { waitFor } from '@firebreak/shared/testing';
 import type { IncidentManager } from '../src/incident-manager.ts';
 import { referenceFleet } from '../src/readiness/testing/reference-fleet.ts';
@@ -110,5 +110,38 @@ test('drills - cleanup that cannot undo something is tried three times and fails
   assert.ok(final.cleanup?.left.some((l) => l.server === 'db-01' && /array busy/.test(l.what)));
   const deletes = new Set(effects.published.filter((c) => c.kind === 'storage' && c.action === 'delete-clone').map((c) => c.commandId));
   assert.equal(deletes.size, 3, 'three attempts, each a new command');
+  await m.stop();
+});
+
+test('drills - production first: a real failure that needs the host a drill borrowed stops the drill, and its server is recovered on that host once the drill gives it back', async () => {
+  // One free host in all: the spare r1-h01.
+  const keep = (h: Inventory['hosts'][number]): boolean => (h.role !== 'spare' && h.role !== 'repurposable') || h.id === 'r1-h01';
+  const scarce = Inventory.parse({ ...fleet, hosts: fleet.hosts.filter(keep) });
+  const effects = new FakeEffects();
+  const closed: string[] = [];
+  const m = await testManager(await freshStore(), scarce, effects, {
+    actor: { stepTimeoutMs: 1_000, heartbeatTimeoutMs: 5_000 },
+    input: { retryBaseMs: 1 },
+    onIncidentClosed: (id, outcome) => void closed.push(`${id} ${outcome}`),
+  });
+  await m.onDrillStart(drillOf('in-the-way', ['r9-h01']));
+  await waitFor('the rehearsal is up on r1-h01', () => effects.progress.some((p) => p.incidentId === 'drill-in-the-way' && p.servers.some((s) => s.step === 'done' && s.host === 'r1-h01')));
+
+  await m.onHostFailed(HostFailed.parse({ host: 'r9-h02', site: 'dc1', rack: 'r9', epoch: 1, cause: 'heartbeat-lost', detectedAt: Date.now(), detector: 'test', evidence: { lastHeartbeatAt: Date.now() - 1_000 } }));
+  await untilFinal(effects, 'in-the-way');
+  await waitFor('db-02 recovered on r1-h01', () => effects.progress.some((p) => p.trigger === 'event' && p.report !== undefined && p.phase === 'recovered' && p.servers.some((s) => s.server === 'db-02' && s.host === 'r1-h01')), 15_000).catch((err: unknown) => assert.fail(`${(err as Error).message}\n${JSON.stringify(effects.progress.filter((p) => p.report !== undefined).map((p) => [p.incidentId, p.phase, p.message, p.servers]), null, 1)}\nclosed ${closed.join(', ')}`));
+  assert.ok(closed.some((c) => c.startsWith('drill-in-the-way ')), JSON.stringify(closed));
+  await m.stop();
+});
+
+test('drills - production first: the rehearsed host really failing stops its drill, and the real incident recovers its server', async () => {
+  const effects = new FakeEffects();
+  const m = await manager(effects);
+  await m.onDrillStart(drillOf('overtaken', ['r9-h01']));
+  await waitFor('the rehearsal is up', () => effects.progress.some((p) => p.incidentId === 'drill-overtaken' && p.servers.some((s) => s.step === 'done')));
+  await m.onHostFailed(HostFailed.parse({ host: 'r9-h01', site: 'dc1', rack: 'r9', epoch: 1, cause: 'heartbeat-lost', detectedAt: Date.now(), detector: 'test', evidence: { lastHeartbeatAt: Date.now() - 1_000 } }));
+  const drill = await untilFinal(effects, 'overtaken');
+  assert.equal(drill.cleanup?.complete, true);
+  await waitFor('db-01 recovered for real', () => effects.progress.some((p) => p.incidentId === 'inc-r9-h01-1' && p.phase === 'recovered'), 15_000);
   await m.stop();
 });
