@@ -16,5 +16,7 @@ export const plannerConfigSchema = baseConfigSchema.extend({
   FB_ALLOW_PREEMPTION: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   /** What-if readiness on fb.readiness.<site> this often while leader (and after every closed incident); 0 turns the periodic report off. */
   FB_READINESS_INTERVAL_MS: int(0).default(60_000).describe('e.g. 60000, or 0 for no periodic readiness report'),
+  /** Scheduled drills (README, "Scheduled drills"); none without it. */
+  FB_DRILL_SCHEDULE: z.string().min(1).optional().describe('path of the drill schedule file, e.g. /etc/firebreak/drills.yaml'),
 });
 export type PlannerConfig = z.output<typeof plannerConfigSchema>;

@@ -1,5 +1,6 @@
-import { loadServiceInventory, TokenFloor, topics, type ServiceContext } from '@firebreak/shared';
+import { loadServiceInventory, siteDomains, TokenFloor, topics, type DrillScope, type Inventory, type ServiceContext } from '@firebreak/shared';
 import type { PlannerConfig } from './config.ts';
+import { DrillReportWriter, DrillScheduler, loadDrillSchedules, openWorkOf, storedFinalProgress } from './drills/index.ts';
 import { createBusEffects } from './effects/index.ts';
 import { IncidentManager } from './incident-manager.ts';
 import { LeaderElection } from './leader-election.ts';
@@ -8,6 +9,7 @@ import { startReadiness } from './readiness/index.ts';
 export { plannerConfigSchema, type PlannerConfig } from './config.ts';
 export { IncidentManager, type FleetView, type IncidentManagerOptions } from './incident-manager.ts';
 export { LeaderElection } from './leader-election.ts';
+export * from './drills/index.ts';
 export * from './placement/index.ts';
 export * from './readiness/index.ts';
 
@@ -26,6 +28,8 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
   const { inventory, source } = await loadServiceInventory({ file: config.FB_INVENTORY, store });
   const site = config.FB_SITE;
   const mine = (s: string): boolean => s === site;
+  // A bad schedule file stops the planner at start (exit 2), not at its first slot.
+  const schedules = config.FB_DRILL_SCHEDULE === undefined ? [] : (await loadDrillSchedules(config.FB_DRILL_SCHEDULE, { inventory, site, variable: 'FB_DRILL_SCHEDULE' })).filter((s) => s.site === site);
   const election: LeaderElection = new LeaderElection({
     leases: store.leaderLeases,
     site,
@@ -35,7 +39,10 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
     // Tokens rise even if Redis loses its data: the highest one is kept in JetStream too.
     floor: new TokenFloor(bus),
     onElected: async () => {
-      const effects = createBusEffects({ bus, store, logger, owner: config.SERVICE_INSTANCE_ID });
+      const busEffects = createBusEffects({ bus, store, logger, owner: config.SERVICE_INSTANCE_ID });
+      // Each drill's final progress is also written as its report.
+      const reports = new DrillReportWriter({ drills: store.drills, site, logger, finalProgress: (id) => storedFinalProgress(bus, id) });
+      const effects = reports.wrap(busEffects);
       const policy = { vcpuOvercommit: config.FB_VCPU_OVERCOMMIT, allowPreemption: config.FB_ALLOW_PREEMPTION };
       // Bound once the manager has resumed; an incident closing before then is in the first report anyway.
       let onIncidentClosed = (): void => {};
@@ -57,6 +64,11 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
         onIncidentClosed: () => onIncidentClosed(),
       });
       await manager.resume();
+      try {
+        await reports.catchUp(new Set(manager.incidents().keys()));
+      } catch (err) {
+        logger.warn({ err }, 'could not look for drills that ended without a report; looking again at the next election');
+      }
       const readiness = await startReadiness({ bus, logger, inventory, site, policy, view: () => manager.fleetView(), intervalMs: config.FB_READINESS_INTERVAL_MS });
       onIncidentClosed = () => readiness.publishSoon();
       const consumers = await Promise.all([
@@ -64,18 +76,56 @@ export async function start(ctx: ServiceContext<PlannerConfig>): Promise<() => P
         bus.consume({ topic: topics.hostFailed, durable: durables.hostFailed, ...untilSaved, handler: async (e) => (mine(e.site) ? manager.onHostFailed(e) : undefined) }),
         bus.consume({ topic: topics.hostRecovered, durable: durables.hostRecovered, ...untilSaved, handler: async (e) => (mine(e.site) ? manager.onHostRecovered(e) : undefined) }),
         bus.consume({ topic: topics.domainFailed, durable: durables.domainFailed, ...untilSaved, handler: async (e) => (mine(e.domain.site) ? manager.onDomainFailed(e) : undefined) }),
-        bus.consume({ topic: topics.drillStart, durable: durables.drillStart, ...untilSaved, handler: async (e) => manager.onDrillStart(e) }),
+        bus.consume({
+          topic: topics.drillStart,
+          durable: durables.drillStart,
+          ...untilSaved,
+          handler: async (e) => {
+            const drillSite = siteOfScope(e.scope);
+            if (!mine(drillSite)) return;
+            // Kept until the drill's report is: its report names who asked and for how long, and `drill stop` and `drill list` know it.
+            await store.drills.recordRequest({ drillId: e.drillId, site: drillSite, scope: e.scope, requestedBy: e.requestedBy, requestedAt: e.requestedAt, maxDurationSeconds: e.maxDurationSeconds });
+            await manager.onDrillStart(e);
+          },
+        }),
         bus.consume({ topic: topics.drillStop, durable: durables.drillStop, ...untilSaved, handler: async (e) => void manager.onDrillStop(e.drillId) }),
       ]);
       logger.info({ site, inventory: source, hosts: inventory.hosts.length, servers: inventory.servers.length }, 'planning for the site');
+      const scheduler = new DrillScheduler({
+        schedules,
+        drills: store.drills,
+        publish: async (start) => void (await bus.publish(topics.drillStart, start, { msgId: `drill-start-${start.drillId}` })),
+        openWork: async () => {
+          const incidents = [...manager.incidents()].map(([id, actor]) => {
+            const { drillId, hosts } = actor.getSnapshot().context;
+            return { id, drillId, hosts };
+          });
+          const requests = (await store.drills.pendingRequests()).map((r) => ({ ...r, hosts: hostsOfScope(inventory, r.scope) }));
+          return openWorkOf(incidents, requests, site, Date.now());
+        },
+        logger,
+      });
+      // Only the leader runs schedules: a slot is taken in Redis, so a handover neither repeats nor loses one.
+      scheduler.start();
       return async () => {
+        await scheduler.stop();
         await readiness.stop();
         await Promise.all(consumers.map((c) => c.stop()));
         await manager.stop();
-        await effects.close();
+        await reports.stop();
+        await busEffects.close();
       };
     },
   });
   election.start();
   return () => election.stop();
+}
+
+function siteOfScope(scope: DrillScope): string {
+  return 'hosts' in scope ? scope.site : scope.domain.site;
+}
+
+function hostsOfScope(inventory: Inventory, scope: DrillScope): string[] {
+  if ('hosts' in scope) return scope.hosts;
+  return (siteDomains(inventory, scope.domain.site).hostsOf(scope.domain) ?? []).map((h) => h.id);
 }
