@@ -2,7 +2,7 @@
  * How two device snapshots differ, one readable line per difference with the
  * device and the setting it names, e.g.
  *
- *   switch r1-tor port 7 (r1-h04): PVID 1 → 106
+ *   switch r1-tor port 7 (r1-h04) PVID: 1 → 106
  *   switch r1-tor VLAN 2101 egress: + port 7
  *   array site1-array1 mask 21:00:00:24:ff:00:00:03: + lun-db1-d-x
  *   host r2-h04 power: off → on
@@ -89,6 +89,7 @@ function compareKeys(a: string, b: string): number {
 }
 
 const LABELS: Record<string, string> = {
+  faults: 'fault',
   pendingReset: 'pending reset',
   bootOverride: 'boot override',
   bootError: 'boot error',
@@ -109,7 +110,8 @@ const fields = (path: readonly string[]): string => path.map(label).join(' ');
 
 function value(v: Json | undefined): string {
   if (v === null || v === undefined) return 'none';
-  if (typeof v === 'string') return /^[\w.:/@-]+$/.test(v) ? v : JSON.stringify(v);
+  // Ids and words bare; anything that could read as a number, "none" or two words, quoted.
+  if (typeof v === 'string') return /^[A-Za-z][\w.:/@-]*$/.test(v) && v !== 'none' ? v : JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(value).join(', ')}]`;
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
@@ -130,8 +132,7 @@ function describe(change: Change, before: DeviceSnapshot, after: DeviceSnapshot)
         // The cabled host makes a port line readable without the wiring at hand.
         const host = after.switches[id]?.ports[key]?.host ?? before.switches[id]?.ports[key]?.host ?? null;
         [subject, setting] = [`switch ${id} port ${key}${host === null ? '' : ` (${host})`}`, more];
-      }
-      else if (kind === 'vlans') [subject, setting] = [`switch ${id} VLAN ${key}`, more];
+      } else if (kind === 'vlans') [subject, setting] = [`switch ${id} VLAN ${key}`, more];
       else [subject, setting] = [`switch ${id}`, rest];
       break;
     }

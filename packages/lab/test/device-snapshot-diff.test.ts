@@ -151,3 +151,19 @@ test('device snapshot diff - serialising does not depend on the order keys were 
   assert.notEqual(JSON.stringify(backwards), JSON.stringify(s));
   assert.equal(serializeDeviceSnapshot(backwards), serializeDeviceSnapshot(s));
 });
+
+test('device snapshot diff - injected faults and a pending reset read as such', () => {
+  const after = changed((s) => {
+    const h1 = s.hosts['r1-h01'];
+    const tor = s.switches['r1-tor'];
+    assert.ok(h1 && tor);
+    h1.faults.bmcReachable = false;
+    h1.pendingReset = 'ForceOff';
+    tor.faults.extraLatencyMs = 300;
+  });
+  assert.deepEqual(diffDeviceSnapshots(sample(), after), [
+    'host r1-h01 fault BMC reachable: true → false',
+    'host r1-h01 pending reset: none → ForceOff',
+    'switch r1-tor fault extra latency ms: 0 → 300',
+  ]);
+});
