@@ -117,12 +117,15 @@ test('drill verdict - passes only when recovered, every server up and cleanup le
   assert.deepEqual(left.problems, ['the drill ended degraded: cleanup left work undone', 'cleanup left: clone lun-7-drill: delete failed (timeout) (host r3-h07)']);
   assert.equal(drillVerdict({ ...base, cleanup: { complete: false, restored: [], left: [] } }).passed, false, 'an incomplete cleanup fails even on "recovered"');
 
-  const down = drillVerdict({
+  const failed: typeof base = {
     ...base,
     phase: 'failed',
     servers: [{ server: 'auth-07', host: null, mode: null, step: 'unplaced', percent: 0, message: 'no host with 64 GiB free' }],
     report: [{ server: 'auth-07', outcome: 'unrecovered', detectMs: 0, fenceMs: null, planMs: 1, heartbeatMs: null, rtoSeconds: null, rtoTargetSeconds: 900 }],
-  });
+  };
+  const down = drillVerdict(failed);
   assert.deepEqual(down.problems, ['the drill ended failed', 'server auth-07 not recovered: no host with 64 GiB free']);
   assert.equal(down.recovered, 0);
+  // A stored report carries each server's reason itself.
+  assert.deepEqual(drillVerdict({ phase: 'failed', report: [{ server: 'auth-07', outcome: 'unrecovered', reason: 'no spare' }], cleanup: null }).problems, ['the drill ended failed', 'server auth-07 not recovered: no spare']);
 });

@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { FirebreakError } from '../errors.ts';
 import { EpochMs, Id } from '../schemas/common.schema.ts';
 import { DrillScope } from '../schemas/events.schema.ts';
-import { DrillCleanup, IncidentPhase, ServerReport, type IncidentProgress } from '../schemas/incident.schema.ts';
+import { DrillCleanup, IncidentPhase, ServerReport } from '../schemas/incident.schema.ts';
 import { decodeJson, encodeJson } from './stored-json.ts';
 
 declare module 'ioredis' {
@@ -105,20 +105,31 @@ export interface DrillVerdict {
   problems: string[];
 }
 
+/** What a verdict reads: a drill's final progress, or its stored report (whose servers carry their reasons). */
+export interface DrillVerdictInput {
+  phase: IncidentPhase;
+  message?: string | undefined;
+  report?: readonly { server: string; outcome: 'recovered' | 'unrecovered'; reason?: string | undefined }[] | undefined;
+  /** Each server's last progress, whose message says why it is not up. */
+  servers?: readonly { server: string; message?: string | undefined }[] | undefined;
+  cleanup?: DrillCleanup | null | undefined;
+}
+
 /**
  * A drill passed only if it ended `recovered`, every server came up, and its
  * cleanup left nothing. A planner that did not report its cleanup is judged
  * on its phase, which it makes anything but `recovered` when cleanup fails.
  */
-export function drillVerdict(progress: Pick<IncidentProgress, 'phase' | 'message' | 'report' | 'servers' | 'cleanup'>): DrillVerdict {
+export function drillVerdict(input: DrillVerdictInput): DrillVerdict {
   const problems: string[] = [];
-  const report = progress.report ?? [];
-  const reasons = new Map(progress.servers.map((s) => [s.server, s.message]));
-  if (progress.phase !== 'recovered') problems.push(`the drill ended ${progress.phase}${progress.message ? `: ${progress.message}` : ''}`);
+  const report = input.report ?? [];
+  const reasons = new Map((input.servers ?? []).map((s) => [s.server, s.message]));
+  if (input.phase !== 'recovered') problems.push(`the drill ended ${input.phase}${input.message ? `: ${input.message}` : ''}`);
   for (const r of report) {
-    if (r.outcome !== 'recovered') problems.push(`server ${r.server} not recovered${reasons.get(r.server) ? `: ${reasons.get(r.server)}` : ''}`);
+    const reason = r.reason ?? reasons.get(r.server);
+    if (r.outcome !== 'recovered') problems.push(`server ${r.server} not recovered${reason ? `: ${reason}` : ''}`);
   }
-  const cleanup = progress.cleanup;
+  const cleanup = input.cleanup ?? undefined;
   for (const item of cleanup?.left ?? []) problems.push(`cleanup left: ${describeCleanupItem(item)}`);
   if (cleanup?.complete === false && cleanup.left.length === 0) problems.push('cleanup did not finish (the planner named nothing left)');
   const recovered = report.filter((r) => r.outcome === 'recovered').length;

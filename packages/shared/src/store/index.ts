@@ -16,7 +16,7 @@ export { IdempotencyStore, type BeginResult, type IdempotencyRecord } from './id
 export { SnapshotStore, SnapshotEnvelope, SnapshotMismatchError, type MachineIdentity } from './snapshots.ts';
 export { InventoryStore, type VersionedInventory } from './inventory-store.ts';
 export { DeviceLocks, ProcessDeviceLocks, type DeviceLockAttempt, type DeviceLockClaim, type DeviceLockHolder, type DeviceLocking, type DeviceLockOptions } from './device-locks.ts';
-export { DrillReports, DrillReport, DrillRequest, DrillServerReport, ScheduleSlot, drillVerdict, describeCleanupItem, type DrillReportsOptions, type DrillVerdict, type SlotClaim } from './drill-reports.ts';
+export { DrillReports, DrillReport, DrillRequest, DrillServerReport, ScheduleSlot, drillVerdict, describeCleanupItem, type DrillReportsOptions, type DrillVerdict, type DrillVerdictInput, type SlotClaim } from './drill-reports.ts';
 export { FleetLedger, LedgerConflictError, StaleLedgerTokenError, type LedgerChange, type LedgerSeed, type LedgerState } from './fleet-ledger.ts';
 
 export const leaseNamespaces = {
