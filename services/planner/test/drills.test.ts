@@ -145,3 +145,32 @@ test('drills - production first: the rehearsed host really failing stops its dri
   await waitFor('db-01 recovered for real', () => effects.progress.some((p) => p.incidentId === 'inc-r9-h01-1' && p.phase === 'recovered'), 15_000);
   await m.stop();
 });
+
+test('drills - a borrowed host is read before the drill changes it and put back exactly as read: power first, then its ports and boot entry, never a shut port', async () => {
+  const effects = new FakeEffects();
+  const before = { admin: 'down', pvid: 7, vlans: [{ vlan: 7, untagged: true }, { vlan: 9, untagged: false }] };
+  const entry = { server: 'old-01', image: 'debian12', imageUrl: 'http://boot/old.ipxe' };
+  const observe = effects.observe;
+  effects.observe = (c) => (c.kind === 'net' && c.action === 'read' ? before : c.kind === 'boot' && c.action === 'read' ? { entry } : observe(c));
+  const m = await manager(effects);
+  await m.onDrillStart(drillOf('exact', ['r9-h01']));
+  await waitFor('the rehearsal is up', () => effects.progress.some((p) => p.incidentId === 'drill-exact' && p.servers.some((s) => s.step === 'done')));
+  const host = effects.published.find((c) => c.kind === 'storage' && c.action === 'grant')?.host ?? '';
+  const firstChange = effects.first((c) => touches(c, host) && !(c.kind === 'power' && c.action === 'status') && !('action' in c && c.action === 'read'));
+  const reads = effects.published.filter((c) => touches(c, host) && (c.action === 'read' || (c.kind === 'power' && c.action === 'status')));
+  assert.ok(reads.length >= 3 && reads.every((r) => effects.published.indexOf(r) < firstChange), 'power, port and boot entry read before any change');
+
+  m.onDrillStop('exact');
+  const final = await untilFinal(effects, 'exact');
+  assert.equal(final.cleanup?.complete, true, JSON.stringify(final.cleanup));
+  const restores = effects.published.filter((c) => touches(c, host));
+  const ports = restores.filter((c) => c.kind === 'net' && c.action === 'restore');
+  assert.ok(ports.length > 0);
+  for (const p of ports) assert.deepEqual(p.kind === 'net' && p.action === 'restore' ? p.state : undefined, before);
+  const boot = restores.find((c) => c.kind === 'boot' && c.action === 'restore');
+  assert.deepEqual(boot?.kind === 'boot' && boot.action === 'restore' ? boot.entry : undefined, entry);
+  const powerBack = effects.published.findLastIndex((c) => touches(c, host) && c.kind === 'power' && c.action === 'off');
+  assert.ok(powerBack >= 0 && powerBack < effects.published.indexOf(ports[0] as Command), 'powered back off before its ports change');
+  assert.deepEqual(effects.published.filter((c) => touches(c, host) && c.kind === 'net' && c.action === 'shut'), [], 'no port left shut');
+  await m.stop();
+});

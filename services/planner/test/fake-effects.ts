@@ -57,6 +57,13 @@ export class FakeEffects implements IncidentEffects {
   readonly heartbeatWaits: HeartbeatWanted[] = [];
   /** How the executor answers a command; by default it succeeds at once. */
   answer: (c: Command) => Answer | Promise<Answer> = () => succeeded;
+  /** What a read observes, as the lab's devices would report an idle host: off, each port up on VLAN 1, no boot entry. */
+  observe: (c: Command) => Record<string, unknown> | undefined = (c) => {
+    if (c.kind === 'power' && c.action === 'status') return { powerState: this.poweredOn.has(c.host) ? 'on' : 'off', health: 'OK' };
+    if (c.kind === 'net' && c.action === 'read') return { admin: 'up', pvid: 1, vlans: [{ vlan: 1, untagged: true }] };
+    if (c.kind === 'boot' && c.action === 'read') return { entry: null };
+    return undefined;
+  };
   /** Commands the executor is carrying out: the same id published again is the same execution (JetStream dedupes by id). */
   private readonly running = new Map<string, Promise<CommandResult | undefined>>();
   private crashed = false;
@@ -142,6 +149,7 @@ export class FakeEffects implements IncidentEffects {
       finishedAt: 0,
       executor: 'fake',
       replayed: false,
+      ...(answer.outcome === 'succeeded' && this.observe(c) !== undefined && { observed: this.observe(c) }),
       ...(answer.outcome === 'failed' && { error: { code: answer.code, message: answer.message, retryable: false } }),
     };
     this.stored.set(c.commandId, result);

@@ -7,8 +7,8 @@ import { fromPromise } from 'xstate';
 import type { Command, CommandResult, Inventory } from '@firebreak/shared';
 import { planPlacement, type PlacementPolicy, type Plan } from '../placement/index.ts';
 import type { HeartbeatWanted, IncidentEffects } from './effects.ts';
-import { incidentMachine, type CleanupInput, type CleanupOutcome, type FenceInput, type FenceMethod, type PlanInput } from './incident.machine.ts';
-import { RecoveryPlanner, stepsOf, targetHost, targetKey, type CommandFrame, type RecoveryTarget, type StepName } from './recovery-steps.ts';
+import { incidentMachine, type BorrowInput, type CleanupInput, type CleanupOutcome, type FenceInput, type FenceMethod, type PlanInput } from './incident.machine.ts';
+import { RecoveryPlanner, stepsOf, targetHost, targetKey, type CommandFrame, type PriorState, type RecoveryTarget, type StepName } from './recovery-steps.ts';
 import { serverRecoveryMachine, type StepInput, type StepOutput, type UndoInput } from './server.machine.ts';
 
 export interface IncidentActorOptions {
@@ -179,6 +179,18 @@ export function incidentActors(options: IncidentActorOptions) {
     return { at: clock() };
   });
 
+  /** Runs what `build` gives for attempt 1, then for each later attempt only what has not succeeded yet; returns the last failures. */
+  const withRetries = async (build: (attempt: number) => Command[], attempts: number): Promise<string[]> => {
+    let pending = new Set(build(1).map((c) => withoutAttempt(c.commandId)));
+    let problems: string[] = [];
+    for (let attempt = 1; attempt <= attempts && pending.size > 0; attempt++) {
+      const results = await run(build(attempt).filter((c) => pending.has(withoutAttempt(c.commandId))), stepTimeoutMs);
+      pending = new Set(results.filter((r) => r.outcome !== 'succeeded').map((r) => withoutAttempt(r.commandId)));
+      problems = failures(results);
+    }
+    return problems;
+  };
+
   /**
    * Takes the steps back, last first. Within a step, access goes before what it refers to (a LUN's grant is
    * revoked before its clone is deleted). What fails is tried again, as a new command, up to `attempts` times.
@@ -186,39 +198,60 @@ export function incidentActors(options: IncidentActorOptions) {
   const undoTarget = async (incidentId: string, site: string, drill: boolean, target: RecoveryTarget, steps: readonly StepName[], attempts = 1): Promise<string[]> => {
     const failed: string[] = [];
     for (const step of steps) {
-      const all = recovery.undo(target, step, frame(incidentId, site, drill, 1, stepTimeoutMs));
-      for (const phase of [all.filter(revokesAccess), all.filter((c) => !revokesAccess(c))]) {
-        let pending = new Set(phase.map((c) => withoutAttempt(c.commandId)));
-        let problems: string[] = [];
-        for (let attempt = 1; attempt <= attempts && pending.size > 0; attempt++) {
-          const again = recovery.undo(target, step, frame(incidentId, site, drill, attempt, stepTimeoutMs)).filter((c) => pending.has(withoutAttempt(c.commandId)));
-          const results = await run(again, stepTimeoutMs);
-          pending = new Set(results.filter((r) => r.outcome !== 'succeeded').map((r) => withoutAttempt(r.commandId)));
-          problems = failures(results);
-        }
-        failed.push(...problems);
-      }
+      const undo = (attempt: number): Command[] => recovery.undo(target, step, frame(incidentId, site, drill, attempt, stepTimeoutMs));
+      failed.push(...(await withRetries((attempt) => undo(attempt).filter(revokesAccess), attempts)));
+      failed.push(...(await withRetries((attempt) => undo(attempt).filter((c) => !revokesAccess(c)), attempts)));
     }
     return failed;
   };
+
+  /** Reads each host's power, ports and boot entry before a drill changes anything on it. */
+  const borrow = fromPromise<Record<string, PriorState>, BorrowInput>(async ({ input }) => {
+    const found: Record<string, PriorState> = {};
+    await Promise.all(
+      input.hosts.map(async (host) => {
+        const reads = recovery.borrowReads(host, frame(input.incidentId, input.site, true, 1, stepTimeoutMs));
+        const results = await run(reads, stepTimeoutMs);
+        const failed = failures(results);
+        if (failed.length > 0) throw new Error(`could not read ${host} before borrowing it: ${failed.join('; ')}`);
+        found[host] = recovery.priorStateOf(host, reads, results);
+      }),
+    );
+    return found;
+  });
 
   const undoSteps = fromPromise<void, UndoInput>(async ({ input }) => {
     const failed = await undoTarget(input.incidentId, input.site, input.drill, input.target, input.steps);
     if (failed.length > 0) throw new Error(`undo failed: ${failed.join('; ')}`);
   });
 
-  /** Undoes every target (three tries per command), releases the hosts, and says what it put back and what it could not. */
+  /**
+   * Puts back everything a drill borrowed or made, three tries per command, and says what it put back and what
+   * it could not. VMs go first; then each borrowed host's power as it was (nothing runs on it while its wiring
+   * changes); then the drill's LUN grants and clones; then each host's ports and boot entry exactly as read
+   * before the drill. A target whose host was never read (its borrow failed) is undone step by step instead.
+   */
   const cleanup = fromPromise<CleanupOutcome, CleanupInput>(async ({ input }) => {
     await settled(input.incidentId);
     const outcome: CleanupOutcome = { restored: [], left: [] };
-    for (const target of input.targets) {
+    const note = (about: { host?: string; server?: string }, name: string, failed: readonly string[]): void => {
+      if (failed.length === 0) outcome.restored.push({ ...about, what: `${name}: put back` });
+      else outcome.left.push(...failed.map((f) => ({ ...about, what: `${name}: ${f}` })));
+    };
+    const at = (attempt: number): CommandFrame => frame(input.incidentId, input.site, input.drill, attempt, stepTimeoutMs);
+    const borrowed = Object.entries(input.borrowed);
+    for (const target of input.targets.filter((t) => t.mode === 'vm')) {
+      note({ host: targetHost(target), server: target.server }, `VM ${target.server} on ${targetHost(target)}`, await undoTarget(input.incidentId, input.site, input.drill, target, stepsOf(target).reverse(), 3));
+    }
+    for (const [host, prior] of borrowed) note({ host }, `host ${host} power ${prior.power}`, await withRetries((attempt) => recovery.restores(host, prior, at(attempt)).power, 3));
+    for (const target of input.targets.filter((t) => t.mode !== 'vm')) {
       const host = targetHost(target);
       const about = target.mode === 'hypervisor' ? { host } : { host, server: target.server };
-      const name = target.mode === 'vm' ? `VM ${target.server} on ${host}` : target.mode === 'hypervisor' ? `hypervisor ${host}` : `${target.server} on ${host}`;
-      const failed = await undoTarget(input.incidentId, input.site, input.drill, target, stepsOf(target).reverse(), 3);
-      if (failed.length === 0) outcome.restored.push({ ...about, what: `${name}: undone` });
-      else outcome.left.push(...failed.map((f) => ({ ...about, what: `${name}: ${f}` })));
+      const name = target.mode === 'hypervisor' ? `hypervisor ${host}` : `${target.server} on ${host}`;
+      const steps = host in input.borrowed ? (['storage'] as StepName[]) : stepsOf(target).reverse();
+      note(about, name, await undoTarget(input.incidentId, input.site, input.drill, target, steps, 3));
     }
+    for (const [host, prior] of borrowed) note({ host }, `host ${host} ports and boot entry`, await withRetries((attempt) => recovery.restores(host, prior, at(attempt)).wiring, 3));
     await effects.releaseHosts(input.incidentId, input.hosts);
     for (const host of input.hosts) outcome.restored.push({ host, what: `host ${host} returned` });
     return outcome;
@@ -229,6 +262,7 @@ export function incidentActors(options: IncidentActorOptions) {
     plan,
     claim: fromPromise(({ input }: { input: { incidentId: string; hosts: string[] } }) => effects.claimHosts(input.incidentId, input.hosts)),
     release: fromPromise(({ input }: { input: { incidentId: string; hosts: string[] } }) => effects.releaseHosts(input.incidentId, input.hosts)),
+    borrow,
     cleanup,
     serverRecovery: serverRecoveryMachine.provide({ actors: { runStep, undoSteps } }),
   };

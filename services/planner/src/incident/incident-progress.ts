@@ -11,6 +11,7 @@ const phases: Record<string, IncidentPhase> = {
   fencing: 'fencing',
   planning: 'planning',
   claiming: 'claiming',
+  borrowing: 'claiming',
   releasing: 'planning',
   recovering: 'recovering',
   verifying: 'verifying',

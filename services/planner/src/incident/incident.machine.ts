@@ -13,7 +13,7 @@
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import type { Plan } from '../placement/index.ts';
 import type { ClaimOutcome } from './effects.ts';
-import { targetHost, targetKey, type RecoveryTarget, type StepName } from './recovery-steps.ts';
+import { targetHost, targetKey, type PriorState, type RecoveryTarget, type StepName } from './recovery-steps.ts';
 import { errorText, serverRecoveryMachine, type ServerParentEvent } from './server.machine.ts';
 
 export const INCIDENT_MACHINE_ID = 'firebreak-incident';
@@ -81,6 +81,8 @@ export interface IncidentContext extends Required<Omit<IncidentInput, 'drillId'>
   abandoned: Record<string, string>;
   targets: Record<string, TargetState>;
   unrecovered: Unrecovered[];
+  /** What a drill found on each host it borrowed, read before it changed anything: cleanup puts exactly this back. */
+  borrowed: Record<string, PriorState>;
   /** A drill was told to stop (or cleans up at the end of its rehearsal): further stops change nothing. */
   stopped: boolean;
   /** What a drill's cleanup put back and what it could not: anything left fails the drill. Null before cleanup. */
@@ -124,10 +126,18 @@ export interface CleanupOutcome {
   left: CleanupNote[];
 }
 
+export interface BorrowInput {
+  incidentId: string;
+  site: string;
+  hosts: string[];
+}
+
 export interface CleanupInput {
   incidentId: string;
   site: string;
   drill: boolean;
+  /** Hosts to put back as they were found. */
+  borrowed: Record<string, PriorState>;
   /** Targets to take back (every step undone), VMs first, then hypervisors, then bare metal. */
   targets: RecoveryTarget[];
   hosts: string[];
@@ -184,11 +194,31 @@ export const incidentMachine = setup({
     plan: fromPromise<Plan, PlanInput>(() => Promise.reject(new Error('plan is not provided'))),
     claim: fromPromise<ClaimOutcome, { incidentId: string; hosts: string[] }>(() => Promise.reject(new Error('claim is not provided'))),
     release: fromPromise<void, { incidentId: string; hosts: string[] }>(() => Promise.reject(new Error('release is not provided'))),
+    borrow: fromPromise<Record<string, PriorState>, BorrowInput>(() => Promise.reject(new Error('borrow is not provided'))),
     cleanup: fromPromise<CleanupOutcome, CleanupInput>(() => Promise.reject(new Error('cleanup is not provided'))),
     serverRecovery: serverRecoveryMachine,
   },
   actions: {
     markFinished: assign({ finishedAt: () => Date.now() }),
+    /** The claimed hosts' targets join the incident; hosts lost to another incident leave their servers unrecovered. */
+    takeClaims: assign(({ context, event }) => {
+      const output = (event as unknown as { output: ClaimOutcome }).output;
+      const lost = new Set(output.lost.map((l) => l.host));
+      // Targets of earlier plans stay (done, or failed and not planned again); a re-planned server's failed one makes way.
+      const replanned = new Set(context.replanServers);
+      const targets: Record<string, TargetState> = Object.fromEntries(
+        Object.entries(context.targets).filter(([, t]) => t.target.mode === 'hypervisor' ? !(t.target.host in context.abandoned) : !replanned.has(t.target.server)),
+      );
+      const unrecovered = [...context.unrecovered];
+      for (const target of context.plan ? targetsOfPlan(context.plan) : []) {
+        if (lost.has(targetHost(target))) {
+          if (target.mode !== 'hypervisor') unrecovered.push({ server: target.server, reason: `host ${targetHost(target)} went to another incident after ${context.replans} re-plans` });
+          continue;
+        }
+        targets[targetKey(target)] = { target, status: 'pending', step: null, heartbeatAt: null, error: null };
+      }
+      return { claimed: union(context.claimed, output.claimed), targets, unrecovered, replanServers: [] };
+    }),
     forgetReleased: assign(({ context }) => ({ claimed: context.claimed.filter((h) => !context.toRelease.includes(h)), toRelease: [] })),
     recordFailure: assign((_, params: { phase: string; error: unknown }) => ({ error: `${params.phase}: ${errorText(params.error)}` })),
     /** A stopped drill's recoveries in flight end now; cleanup waits for their commands to settle (incident-actors.ts). */
@@ -263,6 +293,7 @@ export const incidentMachine = setup({
     abandoned: {},
     targets: {},
     unrecovered: [],
+    borrowed: {},
     stopped: false,
     cleanup: null,
     finishedAt: null,
@@ -366,28 +397,20 @@ export const incidentMachine = setup({
               toRelease: event.output.claimed,
             })),
           },
-          {
-            target: 'recovering',
-            actions: assign(({ context, event }) => {
-              const lost = new Set(event.output.lost.map((l) => l.host));
-              // Targets of earlier plans stay (done, or failed and not planned again); a re-planned server's failed one makes way.
-              const replanned = new Set(context.replanServers);
-              const targets: Record<string, TargetState> = Object.fromEntries(
-                Object.entries(context.targets).filter(([, t]) => t.target.mode === 'hypervisor' ? !(t.target.host in context.abandoned) : !replanned.has(t.target.server)),
-              );
-              const unrecovered = [...context.unrecovered];
-              for (const target of context.plan ? targetsOfPlan(context.plan) : []) {
-                if (lost.has(targetHost(target))) {
-                  if (target.mode !== 'hypervisor') unrecovered.push({ server: target.server, reason: `host ${targetHost(target)} went to another incident after ${context.replans} re-plans` });
-                  continue;
-                }
-                targets[targetKey(target)] = { target, status: 'pending', step: null, heartbeatAt: null, error: null };
-              }
-              return { claimed: union(context.claimed, event.output.claimed), targets, unrecovered, replanServers: [] };
-            }),
-          },
+          // A drill reads what it borrows before it changes anything.
+          { guard: 'isDrill', target: 'borrowing', actions: 'takeClaims' },
+          { target: 'recovering', actions: 'takeClaims' },
         ],
         onError: { target: 'failed', actions: failedWith('claiming') },
+      },
+    },
+    borrowing: {
+      invoke: {
+        src: 'borrow',
+        input: ({ context }) => ({ incidentId: context.incidentId, site: context.site, hosts: context.claimed.filter((h) => !(h in context.borrowed)) }),
+        onDone: { target: 'recovering', actions: assign(({ context, event }) => ({ borrowed: { ...context.borrowed, ...event.output } })) },
+        // Without knowing what a host was, the drill must not change it: nothing started, the claims go back.
+        onError: { target: 'cleanup', actions: [failedWith('borrowing'), 'noteStopped'] },
       },
     },
     releasing: {
@@ -489,6 +512,7 @@ export const incidentMachine = setup({
           incidentId: context.incidentId,
           site: context.site,
           drill: true,
+          borrowed: context.borrowed,
           targets: cleanupOrder(context),
           // Hosts a claim in flight may have taken too: releasing one not held is a no-op.
           hosts: union(context.claimed, context.plan ? hostsOfPlan(context.plan) : []),

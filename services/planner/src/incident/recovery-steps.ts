@@ -6,7 +6,19 @@
  * for the same commands again and finds them already done.
  */
 import { createHash } from 'node:crypto';
-import type { Command, Host, Inventory, Server } from '@firebreak/shared';
+import { BootEntryObserved, PortState, type BootEntry, type Command, type CommandResult, type Host, type Inventory, type Server } from '@firebreak/shared';
+
+/**
+ * What a drill found on a host before it borrowed it, read from the devices
+ * (never assumed): what cleanup puts back, exactly.
+ */
+export interface PriorState {
+  power: 'on' | 'off';
+  /** By `<switch>:<port>`, each NIC's port. */
+  ports: Record<string, PortState>;
+  /** The boot entry of the host's first NIC, or null when the boot service served it none. */
+  boot: BootEntry | null;
+}
 
 /** A bare-metal server, a host being made a hypervisor, or a VM on one. */
 export type RecoveryTarget =
@@ -96,6 +108,55 @@ export class RecoveryPlanner {
   /** Commands that take a finished step back, for compensation and drill cleanup. */
   undo(target: RecoveryTarget, step: StepName, frame: CommandFrame): Command[] {
     return this.undoSpecs(target, step, frame).map((spec) => this.frame(targetOwner(target), `undo-${step}`, spec, frame));
+  }
+
+  /** Reads of everything a drill will change on a host: its power, every NIC's port, its boot entry. */
+  borrowReads(hostId: string, frame: CommandFrame): Command[] {
+    const host = this.host(hostId);
+    const specs: Spec[] = [{ kind: 'power', key: 'power', host: hostId, action: 'status' }];
+    host.nics.forEach((nic, i) => specs.push({ kind: 'net', key: `port${i}`, host: hostId, switch: nic.switch, port: nic.port, action: 'read' }));
+    const boot = host.nics[0];
+    if (boot) specs.push({ kind: 'boot', key: 'boot', host: hostId, mac: boot.mac, action: 'read' });
+    return specs.map((spec) => this.frame(hostId, 'borrow', spec, frame));
+  }
+
+  /** The prior state from what `borrowReads` observed; throws naming the read that said nothing usable. */
+  priorStateOf(hostId: string, reads: readonly Command[], results: readonly CommandResult[]): PriorState {
+    const observed = new Map(results.map((r) => [r.commandId, r.observed]));
+    const prior: PriorState = { power: 'off', ports: {}, boot: null };
+    for (const c of reads) {
+      const seen = observed.get(c.commandId);
+      const bad = (what: string): Error => new Error(`${hostId}: the ${c.kind} read said nothing usable of ${what}: ${JSON.stringify(seen)}`);
+      if (c.kind === 'power') {
+        const state = seen?.['powerState'];
+        if (state !== 'on' && state !== 'off') throw bad('its power');
+        prior.power = state;
+      } else if (c.kind === 'net') {
+        const port = PortState.safeParse(seen);
+        if (!port.success) throw bad(`port ${c.switch}:${c.port}`);
+        prior.ports[`${c.switch}:${c.port}`] = port.data;
+      } else if (c.kind === 'boot') {
+        const entry = BootEntryObserved.safeParse(seen);
+        if (!entry.success) throw bad('its boot entry');
+        prior.boot = entry.data.entry;
+      }
+    }
+    return prior;
+  }
+
+  /** Puts a borrowed host back as `prior` says: power first (nothing runs while its ports change), then ports and boot entry. */
+  restores(hostId: string, prior: PriorState, frame: CommandFrame): { power: Command[]; wiring: Command[] } {
+    const host = this.host(hostId);
+    const power: Spec[] = [{ kind: 'power', key: 'power', host: hostId, action: prior.power }];
+    const wiring: Spec[] = [];
+    host.nics.forEach((nic, i) => {
+      const state = prior.ports[`${nic.switch}:${nic.port}`];
+      if (state) wiring.push({ kind: 'net', key: `port${i}`, host: hostId, switch: nic.switch, port: nic.port, action: 'restore', state });
+    });
+    const boot = host.nics[0];
+    if (boot) wiring.push({ kind: 'boot', key: 'boot', host: hostId, mac: boot.mac, action: 'restore', entry: prior.boot });
+    const framed = (specs: Spec[]): Command[] => specs.map((spec) => this.frame(hostId, 'restore', spec, frame));
+    return { power: framed(power), wiring: framed(wiring) };
   }
 
   /** BMC fencing: the dead host is powered off. */
