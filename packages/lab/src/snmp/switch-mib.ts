@@ -57,7 +57,13 @@ export class SwitchMib {
     const ports = world.portsOf(sw.id);
     this.ports = new Map(ports.map((p) => [p.port, p]));
     this.octets = Math.max(1, Math.ceil(Math.max(0, ...this.ports.keys()) / 8));
-    this.vlanNames = new Map(world.inventory.vlans.filter((v) => v.fabric === sw.fabric).map((v) => [v.id, v.name]));
+    // Like a switch set up for drills: each VLAN of its fabric and the drill twin the inventory names for it are
+    // configured from the start, so a drill uses them and leaves the VLAN database as it found it.
+    this.vlanNames = new Map(
+      world.inventory.vlans
+        .filter((v) => v.fabric === sw.fabric)
+        .flatMap((v): [number, string][] => (v.drillVlan === undefined ? [[v.id, v.name]] : [[v.id, v.name], [v.drillVlan, `${v.name}-drill`]])),
+    );
     this.register();
     mib.setScalarValue('sysName', sw.id);
     for (const p of ports) {
