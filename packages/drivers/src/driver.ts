@@ -66,7 +66,10 @@ export interface PortState {
   untagged: readonly number[];
 }
 
-export type NetCapability = 'access-vlan' | 'trunk' | 'port-admin' | 'read';
+/** What a restore sets on a port: all of PortState but the link, which nobody can set. */
+export type PortSettings = Omit<PortState, 'oper'>;
+
+export type NetCapability = 'access-vlan' | 'trunk' | 'port-admin' | 'read' | 'restore';
 
 export interface NetDriver extends Driver<NetCapability> {
   /** The port carries exactly this VLAN, untagged. */
@@ -77,6 +80,12 @@ export interface NetDriver extends Driver<NetCapability> {
   shutPort(port: SwitchPort, signal: AbortSignal): Promise<StepResult>;
   openPort(port: SwitchPort, signal: AbortSignal): Promise<StepResult>;
   read(port: SwitchPort, signal: AbortSignal): Promise<PortState>;
+  /**
+   * The port has exactly `settings`: its admin status, its PVID, and for every
+   * VLAN of the switch it is in the egress list iff `vlans` names the VLAN and
+   * in the untagged list iff `untagged` does (a drill giving a port back).
+   */
+  restorePort(port: SwitchPort, settings: PortSettings, signal: AbortSignal): Promise<StepResult>;
 }
 
 export type StorageCapability = 'grant' | 'revoke' | 'list' | 'revoke-all' | 'clone' | 'visibility';
@@ -98,7 +107,7 @@ export interface StorageDriver extends Driver<StorageCapability> {
   canSee(initiator: string, lun: string, signal: AbortSignal): Promise<boolean>;
 }
 
-export type BootCapability = 'configure' | 'clear' | 'read';
+export type BootCapability = 'configure' | 'clear' | 'read' | 'restore';
 
 /** What a host with one MAC boots next time it boots from the network. */
 export interface BootEntry {
@@ -117,6 +126,12 @@ export interface BootDriver extends Driver<BootCapability> {
   clear(mac: string, signal: AbortSignal): Promise<StepResult>;
   /** The entry the boot service serves for this MAC, or undefined. */
   read(mac: string, signal: AbortSignal): Promise<BootEntry | undefined>;
+  /**
+   * The MAC has exactly `entry` (its imageUrl too, not today's inventory's),
+   * or no entry when it is undefined: a drill giving a host's boot entry
+   * back. Observed: `{ entry }`, the served entry or null.
+   */
+  restore(mac: string, entry: BootEntry | undefined, signal: AbortSignal): Promise<StepResult>;
 }
 
 export interface VmSpec {

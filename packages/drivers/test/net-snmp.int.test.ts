@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { describe, test, type TestContext } from 'node:test';
-import { Inventory } from '@firebreak/shared';
+import { Inventory, resolveCredentials } from '@firebreak/shared';
 import { LabRecorder, World, startSwitchSimulator } from '@firebreak/lab';
 import { ConcurrentWriteError, DriverError } from '../src/driver-error.ts';
+import type { PortSettings } from '../src/driver.ts';
+import { columns, indexIn } from '../src/net/oids.ts';
+import { SnmpClient } from '../src/net/snmp-client.ts';
 import { SnmpNetDriver } from '../src/net/snmp.driver.ts';
 import { freeUdpPort } from '@firebreak/shared/testing';
 
@@ -56,7 +59,33 @@ async function lab(t: TestContext, driverEnv: NodeJS.ProcessEnv = env) {
     await sim.stop();
   });
   const sets = () => SETS.reduce((sum, action) => sum + world.recorder.count('switch', action), 0);
-  return { world, driver, sets };
+  const community = (await resolveCredentials(sw.credentialsRef, env)).community;
+  assert.ok(community);
+  // A second manager on the switch, for raw reads the driver under test has no part in.
+  const raw = new SnmpClient({ switchId: sw.id, address: sw.address, community, credentialsRef: sw.credentialsRef, timeoutMs: 1_000 });
+  t.after(() => raw.close());
+  return { world, driver, sets, raw };
+}
+
+type Dumped = Map<string, string>;
+
+/** Every port's ifAdminStatus and PVID and every VLAN row's PortLists, as the switch serves them over SNMP, by column and index: values as hex octets. */
+async function dumpSwitch(raw: SnmpClient): Promise<Dumped> {
+  const dump: Dumped = new Map();
+  for (const column of ['ifAdminStatus', 'dot1qPvid', 'dot1qVlanStaticEgressPorts', 'dot1qVlanStaticUntaggedPorts'] as const) {
+    for (const vb of await raw.walk(columns[column], signal())) {
+      dump.set(`${column}.${indexIn(vb.oid, column)}`, Buffer.isBuffer(vb.value) ? vb.value.toString('hex') : String(vb.value));
+    }
+  }
+  return dump;
+}
+
+/** How `after` differs from `before`; rows `after` has beyond `before` count only when they hold a port (an empty VLAN row a drill created is not a port's state). */
+function dumpDiff(before: Dumped, after: Dumped): string[] {
+  const diff: string[] = [];
+  for (const [key, value] of before) if (after.get(key) !== value) diff.push(`${key}: ${value} before, ${after.get(key) ?? 'absent'} after`);
+  for (const [key, value] of after) if (!before.has(key) && /[^0]/.test(value)) diff.push(`${key}: new, ${value}`);
+  return diff;
 }
 
 const signal = (): AbortSignal => AbortSignal.timeout(5_000);
@@ -203,6 +232,66 @@ describe('net-snmp driver against the lab switch', () => {
       assert.match(err.message, c.reason, c.name);
       assert.ok(Date.now() - started < 1_000, `${c.name}: ended after ${Date.now() - started} ms, not after the settle wait`);
     }
+  });
+
+  test('net-snmp driver - restore gives a port back byte for byte after a drill trunked it onto new VLANs: shut, access, trunk, and a PVID it does not carry', async (t) => {
+    const cases: { name: string; port: number; before: (driver: SnmpNetDriver) => Promise<unknown> }[] = [
+      { name: 'shut on its access VLAN 10', port: 1, before: (driver) => driver.shutPort(port(1), signal()) },
+      { name: 'access VLAN 20', port: 2, before: () => Promise.resolve() },
+      { name: 'trunk [10, 20, 30] native 20', port: 3, before: (driver) => driver.setTrunk(port(3), [10, 20, 30], 20, signal()) },
+      {
+        name: 'trunk [20, 30] with PVID 10 it does not carry',
+        port: 3,
+        before: async (driver) => {
+          await driver.setTrunk(port(3), [10, 20, 30], 10, signal());
+          await driver.setTrunk(port(3), [20, 30], undefined, signal());
+        },
+      },
+    ];
+    for (const c of cases) {
+      const { driver, world, sets, raw } = await lab(t);
+      await c.before(driver);
+      const read = await driver.read(port(c.port), signal());
+      const settings: PortSettings = { admin: read.admin, pvid: read.pvid, vlans: read.vlans, untagged: read.untagged };
+      const dumped = await dumpSwitch(raw);
+      // What a drill does to a borrowed host's port: up, and on drill VLANs the switch did not have.
+      assert.equal((await driver.setTrunk(port(c.port), [2010, 2020], 2010, signal())).done, true, c.name);
+      assert.equal((await driver.openPort(port(c.port), signal())).done, true, c.name);
+      assert.notDeepEqual(await driver.read(port(c.port), signal()), read, `${c.name}: the drill changed the port`);
+      assert.ok(dumpDiff(dumped, await dumpSwitch(raw)).some((d) => d.startsWith('dot1qVlanStaticEgressPorts.2010: new')), `${c.name}: the dump sees the drill's VLANs`);
+
+      const restored = await driver.restorePort(port(c.port), settings, signal());
+      assert.equal(restored.done, true, `${c.name}: ${restored.message}`);
+      assert.match(restored.message, new RegExp(`restore admin ${read.admin}, PVID ${read.pvid}, VLANs \\[${read.vlans.join(', ')}\\] untagged \\[${read.untagged.join(', ')}\\] on switch sw1 port ${c.port}: set`), c.name);
+      assert.deepEqual(restored.observed, read, c.name);
+      assert.deepEqual(await driver.read(port(c.port), signal()), read, c.name);
+      assert.deepEqual(dumpDiff(dumped, await dumpSwitch(raw)), [], `${c.name}: the switch over SNMP, every port and VLAN row`);
+      assert.deepEqual(world.port('sw1', c.port).egress, new Set(read.vlans), c.name);
+
+      const before = sets();
+      const again = await driver.restorePort(port(c.port), settings, signal());
+      assert.match(again.message, /: already so$/, c.name);
+      assert.equal(sets(), before, `${c.name}: a repeated restore sends no SET`);
+    }
+  });
+
+  test('net-snmp driver - restore onto a PVID whose VLAN the switch lacks creates the VLAN in the same SET', async (t) => {
+    const { driver, world } = await lab(t);
+    const restored = await driver.restorePort(port(4), { admin: 'up', pvid: 77, vlans: [20], untagged: [] }, signal());
+    assert.equal(restored.done, true, restored.message);
+    assert.equal(world.recorder.count('switch', 'create-vlan'), 1);
+    assert.deepEqual(await driver.read(port(4), signal()), { admin: 'up', oper: 'up', pvid: 77, vlans: [20], untagged: [] });
+  });
+
+  test('net-snmp driver - a restore untagged on a VLAN it would not carry is a permanent error naming port and VLANs, and sends nothing', async (t) => {
+    const { driver, sets } = await lab(t);
+    await assert.rejects(driver.restorePort(port(1), { admin: 'up', pvid: 10, vlans: [10], untagged: [10, 30] }, signal()), (err: unknown) => {
+      assert.ok(err instanceof DriverError, String(err));
+      assert.equal(err.retryable, false);
+      assert.match(err.message, /restore admin up, PVID 10, VLANs \[10\] untagged \[10, 30\] on switch sw1 port 1: untagged on VLAN\(s\) \[30\] the port would not carry/);
+      return true;
+    });
+    assert.equal(sets(), 0);
   });
 
   test('net-snmp driver - a port the switch does not have, another switch’s port and a bad VLAN are permanent errors', async (t) => {

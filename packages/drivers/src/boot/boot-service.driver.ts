@@ -28,7 +28,7 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 export class BootServiceDriver implements BootDriver {
   readonly name = 'firebreak-boot';
-  readonly capabilities: readonly BootCapability[] = ['configure', 'clear', 'read'];
+  readonly capabilities: readonly BootCapability[] = ['configure', 'clear', 'read', 'restore'];
   readonly #base: string;
   readonly #pollMs: number;
   readonly #settleMs: number;
@@ -61,8 +61,7 @@ export class BootServiceDriver implements BootDriver {
     const before = await this.read(id, signal);
     // The read just made is the read-back: what a booting host gets already boots the entry.
     if (before !== undefined && sameEntry(before, entry)) return { done: true, message: `${goal} (already configured)`, observed: servedOf(before) };
-    const body = { server: entry.server, image: entry.image, imageUrl: entry.imageUrl, ...(entry.attach && { attach: entry.attach }) };
-    await this.#call('PUT', `/v1/hosts/${id}`, signal, body);
+    await this.#call('PUT', `/v1/hosts/${id}`, signal, bodyOf(entry));
     return this.#settle(signal, goal, 'configured', async () => {
       const served = await this.read(id, signal);
       if (served !== undefined && sameEntry(served, entry)) return { observed: servedOf(served) };
@@ -82,6 +81,21 @@ export class BootServiceDriver implements BootDriver {
     return this.#settle(signal, goal, 'cleared', async () =>
       (await this.read(id, signal)) === undefined ? { observed: { cleared: true } } : `a script is still served for ${id}`,
     );
+  }
+
+  async restore(mac: string, entry: BootEntry | undefined, signal: AbortSignal): Promise<StepResult> {
+    const id = parseMac(mac);
+    const goal = entry === undefined ? `${id} has no boot entry (restored)` : `${id} boots exactly ${describeEntry(entry)} (restored)`;
+    const before = await this.read(id, signal);
+    // The read just made is the read-back: what a booting host gets is already the entry.
+    if (identical(before, entry)) return { done: true, message: `${goal}: already so`, observed: restoredOf(before) };
+    if (entry === undefined) await this.#call('DELETE', `/v1/hosts/${id}`, signal);
+    else await this.#call('PUT', `/v1/hosts/${id}`, signal, bodyOf(entry));
+    return this.#settle(signal, goal, entry === undefined ? 'deleted' : 'put back', async () => {
+      const served = await this.read(id, signal);
+      if (identical(served, entry)) return { observed: restoredOf(served) };
+      return served === undefined ? `no script served for ${id} yet` : `the script for ${id} boots ${describeEntry(served)}`;
+    });
   }
 
   async read(mac: string, signal: AbortSignal): Promise<BootEntry | undefined> {
@@ -127,6 +141,31 @@ function parseMac(raw: string): string {
 /** What the executor reports of a served entry. */
 function servedOf(served: BootEntry): Record<string, unknown> {
   return { server: served.server, image: served.image, ...(served.attach && { attach: served.attach }) };
+}
+
+/** The entry as the boot service takes it. */
+function bodyOf(entry: BootEntry): Record<string, unknown> {
+  const { attach } = entry;
+  return { server: entry.server, image: entry.image, imageUrl: entry.imageUrl, ...(attach && { attach: { vlans: attach.vlans, luns: attach.luns } }) };
+}
+
+/** What a restore reports: the entry served, imageUrl included, or null. */
+function restoredOf(served: BootEntry | undefined): Record<string, unknown> {
+  return { entry: served === undefined ? null : bodyOf(served) };
+}
+
+/**
+ * The same entry, or both none. Attachments compare as sets, as the boot
+ * service compares them: it keeps an entry that differs only in their order
+ * as it is, so no restore could set the order alone.
+ */
+function identical(served: BootEntry | undefined, wanted: BootEntry | undefined): boolean {
+  if (served === undefined || wanted === undefined) return served === wanted;
+  return sameEntry(served, wanted);
+}
+
+function describeEntry(entry: BootEntry): string {
+  return `server ${entry.server} from image ${entry.image} (${entry.imageUrl})${entry.attach ? ` ${describeAttach(entry.attach)}` : ''}`;
 }
 
 function sameEntry(served: BootEntry | undefined, wanted: BootEntry): boolean {

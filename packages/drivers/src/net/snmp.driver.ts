@@ -17,7 +17,7 @@
 import { resolveCredentials, type Credentials, type Switch } from '@firebreak/shared';
 import { ConcurrentWriteError, DriverError } from '../driver-error.ts';
 import { readBack } from '../read-back.ts';
-import type { NetCapability, NetDriver, PortState, StepResult, SwitchPort } from '../driver.ts';
+import type { NetCapability, NetDriver, PortSettings, PortState, StepResult, SwitchPort } from '../driver.ts';
 import { snmp, type Varbind } from './net-snmp.ts';
 import { columns, ifStatus, indexIn, instance } from './oids.ts';
 import { hasPort, portsIn, samePorts, withPort } from './port-list.ts';
@@ -104,6 +104,10 @@ function plan(s: Snapshot, port: number, target: Target): Write[] {
       const untagged = s.untagged.get(vlan);
       if (hasPort(untagged, port) !== wantUntagged) into.push({ object: 'untagged', vlan, list: withPort(untagged, port, wantUntagged, octets), was: untagged });
     }
+    // A PVID the port does not carry (a restore of a trunk's PVID) must still name a VLAN the switch has.
+    if (target.pvid !== undefined && target.pvid !== s.pvid && !s.egress.has(target.pvid) && !target.egress.has(target.pvid)) {
+      creates.push({ object: 'row', vlan: target.pvid });
+    }
   }
   const scalars: Write[] = [];
   if (target.pvid !== undefined && s.pvid !== target.pvid) scalars.push({ object: 'pvid', value: target.pvid, was: s.pvid });
@@ -188,7 +192,7 @@ function holds(s: Snapshot, port: number, target: Target): boolean {
 
 export class SnmpNetDriver implements NetDriver {
   readonly name = 'snmp';
-  readonly capabilities: readonly NetCapability[] = ['access-vlan', 'trunk', 'port-admin', 'read'];
+  readonly capabilities: readonly NetCapability[] = ['access-vlan', 'trunk', 'port-admin', 'read', 'restore'];
   readonly #options: SnmpNetDriverOptions;
   readonly #pollMs: number;
   readonly #settleMs: number;
@@ -242,6 +246,25 @@ export class SnmpNetDriver implements NetDriver {
     this.#checkVlans(all);
     const what = `trunk ${list(all)}${native === undefined ? '' : ` native ${native}`}`;
     return this.#ensure(port, what, { ...(native !== undefined && { pvid: native }), egress: all, untagged: new Set(native === undefined ? [] : [native]) }, signal);
+  }
+
+  /**
+   * Every VLAN row of the switch is rewritten where it differs for this port,
+   * so a VLAN a drill added loses the port and one it took away gets it back;
+   * rows the drill created stay in the switch's VLAN database (empty of this
+   * port), which is not the port's state.
+   */
+  async restorePort(port: SwitchPort, settings: PortSettings, signal: AbortSignal): Promise<StepResult> {
+    const vlans = new Set(settings.vlans);
+    const untagged = new Set(settings.untagged);
+    const what = `restore admin ${settings.admin}, PVID ${settings.pvid}, VLANs ${list(vlans)} untagged ${list(untagged)}`;
+    this.#checkVlans([settings.pvid, ...vlans, ...untagged]);
+    const stray = [...untagged].filter((v) => !vlans.has(v));
+    if (stray.length > 0) {
+      // Q-BRIDGE: a port sends untagged only VLANs it carries; the switch would refuse or drop it.
+      throw DriverError.permanent(`snmp: ${what} on ${this.#label(port)}: untagged on VLAN(s) ${list(stray)} the port would not carry`);
+    }
+    return this.#ensure(port, what, { admin: settings.admin, pvid: settings.pvid, egress: vlans, untagged }, signal);
   }
 
   shutPort(port: SwitchPort, signal: AbortSignal): Promise<StepResult> {
