@@ -4,7 +4,7 @@
  * an executor without a boot service still runs every other kind.
  */
 import { BootServiceDriver, DriverError, type BootEntry, type StepResult } from '@firebreak/drivers';
-import type { BootCommand, Inventory } from '@firebreak/shared';
+import type { BootCommand, BootEntryObserved, Inventory } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
 import { untilDone } from './until-done.ts';
 
@@ -27,6 +27,15 @@ export class BootCommands {
 
   async execute(command: BootCommand, signal: AbortSignal): Promise<Execution> {
     const driver = this.boot();
+    // A read is one GET of what a booting host would get; entries are per MAC, so nothing to serialise against.
+    if (command.action === 'read') return { observed: observedOf(await driver.read(command.mac, signal)) };
+    if (command.action === 'restore') {
+      // The entry as it was read, imageUrl included: not looked up in today's inventory, which may have moved on.
+      const { entry } = command;
+      const wanted: BootEntry | undefined = entry === null ? undefined : { server: entry.server, image: entry.image, imageUrl: entry.imageUrl, ...(entry.attach && { attach: entry.attach }) };
+      const done = await untilDone(() => driver.restore(command.mac, wanted, signal), signal);
+      return { observed: done.observed ?? observedOf(await driver.read(command.mac, signal)) };
+    }
     let step: () => Promise<StepResult>;
     if (command.action === 'configure') {
       const imageUrl = this.imageUrls.get(command.image);
@@ -58,4 +67,10 @@ export class BootCommands {
     });
     return this.driver;
   }
+}
+
+/** What a boot read or restore reports: the served entry, or null. */
+function observedOf(served: BootEntry | undefined): BootEntryObserved {
+  if (served === undefined) return { entry: null };
+  return { entry: { server: served.server, image: served.image, imageUrl: served.imageUrl, ...(served.attach && { attach: served.attach }) } };
 }

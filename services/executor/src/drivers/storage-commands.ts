@@ -1,6 +1,6 @@
 /** Storage commands through each array's driver (zoning / LUN masking), one driver per array. */
 import { DriverError, SAN_REST_DRIVERS, SanRestStorageDriver, TGT_DRIVERS, TgtStorageDriver, type StepResult, type StorageDriver } from '@firebreak/drivers';
-import type { Inventory, StorageArray, StorageCommand } from '@firebreak/shared';
+import type { Inventory, StorageArray, StorageCommand, StorageMasks } from '@firebreak/shared';
 import type { Execution } from '../command-runner.ts';
 import { arrayDevice, lockedStep, type DeviceChanges } from './device-changes.ts';
 import { DriverCache, type DeviceOptions } from './driver-cache.ts';
@@ -23,6 +23,11 @@ export class StorageCommands {
 
   async execute(command: StorageCommand, signal: AbortSignal): Promise<Execution> {
     const driver = await this.drivers.get(command.array);
+    if (command.action === 'masks') {
+      // One request answers it and nothing is written, so no lock: masks change one member at a time, never as a whole list.
+      const masks: StorageMasks = { luns: (await driver.list(command.initiator, signal)).sort() };
+      return { observed: masks };
+    }
     let change: (held: AbortSignal) => Promise<StepResult>;
     switch (command.action) {
       case 'grant':
