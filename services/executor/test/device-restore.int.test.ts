@@ -82,7 +82,8 @@ before(async () => {
         logger: pino({ level: 'silent' }),
         executorId: id,
         drivers: new InventoryCommandDrivers(lab.inventory, { requestTimeoutMs: 1_000, deviceLocks: store.deviceLocks, executorId: id, bootServiceUrl: boot.url }),
-        limits: { perKind: {}, defaultPerKind: 16, perDevice: 4 },
+        // Two net slots each, so neither executor can take every port's command at once.
+        limits: { perKind: { net: 2 }, defaultPerKind: 16, perDevice: 4 },
         retry: { initialMs: 50, maxMs: 200 },
         ackWaitMs: 5_000,
       }),
