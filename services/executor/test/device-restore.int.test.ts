@@ -130,7 +130,7 @@ const spares = (): Host[] => lab.inventory.hosts.filter((h) => h.role === 'spare
 /**
  * One switch as its agent serves it and as the world holds it: every port's
  * admin, link, PVID and VLANs, and every VLAN row's member lists. Rows the
- * drill created and left without a port are not a port's state: `dropEmptyRowsBeyond` leaves them out.
+ * drill created (on a switch without the twins) and left without a port are not a port's state: `dropEmptyRowsBeyond` leaves them out.
  */
 function switchState(sw: string, dropEmptyRowsBeyond?: ReadonlySet<number>): string {
   const ports = lab.world.portsOf(sw).map((p) => ({ port: p.port, admin: p.admin, oper: p.oper, pvid: p.pvid, egress: [...p.egress].sort((a, b) => a - b), untagged: [...p.untagged].sort((a, b) => a - b) }));
@@ -194,7 +194,7 @@ test('device restore - ports read, trunked onto drill VLANs and restored at once
   for (const [i, s] of setups.entries()) assert.deepEqual(read[i], s.expected, `${s.name}: observed ${JSON.stringify(reads[i]?.observed)}`);
   assert.deepEqual(reads[0]?.observed, setups[0]?.expected, 'observed is the PortState itself, nothing more');
 
-  // The drill: both NICs of each host up and trunked onto the same two drill VLANs the switches lack.
+  // The drill: both NICs of each host up and trunked onto the same two drill VLANs (the lab's switches hold the twins, empty).
   const [native] = drill;
   for (const s of setups) await succeeded({ ...port(s.nic), action: 'trunk', vlans: drill, ...(native !== undefined && { nativeVlan: native }) });
   for (const s of setups) await succeeded({ ...port(s.nic), action: 'no-shut' });
