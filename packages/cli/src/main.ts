@@ -35,8 +35,9 @@ ${faultUsage}
 ${helpUsage}
 
 ${findingTheSystem}
-Exit codes: 0 done, 1 the answer is "no" (plan: not ready; drill --wait and up
---demo: not recovered), 2 bad arguments or an unreachable service.`;
+Exit codes: 0 done, 1 the answer is "no" (plan: not ready; drill --wait: not
+recovered or cleanup left work; up --demo: not recovered), 2 bad arguments (a
+drill id that names no open drill too) or an unreachable service.`;
 
 /** Each command's own usage block, as it appears in the overview. */
 function commandUsage(command: string): string | undefined {

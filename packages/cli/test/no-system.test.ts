@@ -36,7 +36,9 @@ test('cli - with nothing running and no URL, every command that needs the system
     [['status', '--json', '--site', 'site1'], ['NATS', 'Redis']],
     [['drill', 'start', 'rack', 'r2'], ['NATS']],
     [['drill', 'start', 'host', 'r1-h01', '--wait'], ['NATS']],
-    [['drill', 'stop', 'rack-r2-x1'], ['NATS']],
+    [['drill', 'stop', 'rack-r2-x1'], ['NATS', 'Redis']],
+    [['drill', 'list'], ['NATS', 'Redis']],
+    [['drill', 'reports', '--site', 'site1'], ['Redis']],
     [['plan', '--what-if', 'rack', 'r2'], ['NATS']],
     [['where'], ['Redis']],
     [['history', 'web-01', '--json'], ['Redis']],
@@ -84,7 +86,7 @@ test('cli - the URLs a running firebreak up recorded are the ones used', async (
   await writeLabState(dir, { controlUrl: 'http://127.0.0.1:9', natsUrl: `nats://127.0.0.1:${dead}`, redisUrl: `redis://127.0.0.1:${dead}`, inventoryPath: inventoryFile, pid: process.pid });
   process.env.FB_STATE_DIR = dir;
   try {
-    const run = await runMain(['drill', 'stop', 'rack-r2-x1']);
+    const run = await runMain(['drill', 'start', 'rack', 'r2']);
     assert.equal(run.code, 2);
     assert.match(run.stderr, new RegExp(`cannot reach NATS at nats://127\\.0\\.0\\.1:${dead}`));
   } finally {
