@@ -174,6 +174,12 @@ describe('storage-san', () => {
     );
   });
 
+  test('storage-san - revoking access to a LUN that does not exist (a clone never made) is done: nobody can see it', async () => {
+    const step = await arr1.revoke('lun-nope', IQN_H2, signal());
+    assert.equal(step.done, true);
+    assert.deepEqual(step.observed, { visible: false });
+  });
+
   test('storage-san - masked but kept off by zoning is reported as not done, not as success', async () => {
     const driver = await SanRestStorageDriver.fromInventory(array('arr1'), { env, pollIntervalMs: 10, settleWaitMs: 100 });
     const step = await driver.grant('lun-app1', WWPN_H3, signal());

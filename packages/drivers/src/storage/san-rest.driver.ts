@@ -106,7 +106,8 @@ export class SanRestStorageDriver implements StorageDriver {
   async revoke(lun: string, initiator: string, signal: AbortSignal): Promise<StepResult> {
     const id = parseInitiator(initiator);
     const current = await this.#initiatorsOf(lun, signal, { absentOk: true });
-    if (current === undefined) return { done: true, message: `no LUN "${lun}" on array ${this.#array.id}; nothing to revoke` };
+    // No such LUN (a drill stopped before its clone was made): nobody can see it, which is what a revoke ensures.
+    if (current === undefined) return { done: true, observed: { visible: false }, message: `no LUN "${lun}" on array ${this.#array.id}; nothing to revoke` };
     const masked = includes(current, id);
     if (masked) await this.#call('DELETE', `/luns/${enc(lun)}/initiators/${enc(id)}`, signal);
     const how = masked ? 'revoked' : 'already revoked';
