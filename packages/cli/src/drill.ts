@@ -152,30 +152,24 @@ async function drillStop(argv: string[]): Promise<number> {
   if (drillId === undefined || extra !== undefined) throw new UsageError('usage: firebreak drill stop <drillId> (the id "drill start" printed; "firebreak drill list" lists open drills)');
   if (!Id.safeParse(drillId).success) throw new UsageError(`"${drillId}" is not a drill id (letters, digits, "-" or "_"); "firebreak drill list" lists open drills`);
   const { natsUrl, redisUrl } = await resolveUrls({ natsUrl: values['nats-url'], redisUrl: values['redis-url'] });
-  const known = await withStore(redisUrl, async (store) => {
-    const deadline = Date.now() + STOP_LOOKUP_MS;
-    let found = await drillState(store, drillId);
-    while (found.state === 'unknown' && Date.now() < deadline) {
-      await sleep(200);
-      found = await drillState(store, drillId);
-    }
-    return found;
-  });
-  if (known.state === 'ended') {
-    throw new UsageError(
-      `drill ${drillId} already ended: ${known.passed ? 'passed' : `FAILED (${known.phase})`} at ${timeText(known.endedAt)} UTC; nothing to stop. "firebreak drill reports" shows its report`,
-    );
-  }
-  if (known.state === 'unknown') {
-    throw new UsageError(`no open drill "${drillId}": "firebreak drill list" lists open drills, "firebreak drill reports" finished ones`);
-  }
-  const requestedAt = Date.now();
-  await withBus(natsUrl, (bus) =>
-    bus.publish(
-      topics.drillStop,
-      { drillId, requestedBy: requestedBy(), requestedAt, ...(values.reason !== undefined && { reason: values.reason }) },
-      { msgId: `drill-stop-${drillId}` },
-    ),
+  const requestedAt = await withBus(natsUrl, (bus) =>
+    withStore(redisUrl, async (store) => {
+      const deadline = Date.now() + STOP_LOOKUP_MS;
+      let known = await drillState(store, drillId);
+      while (known.state === 'unknown' && Date.now() < deadline) {
+        await sleep(200);
+        known = await drillState(store, drillId);
+      }
+      if (known.state === 'ended') {
+        throw new UsageError(
+          `drill ${drillId} already ended: ${known.passed ? 'passed' : `FAILED (${known.phase})`} at ${timeText(known.endedAt)} UTC; nothing to stop. "firebreak drill reports" shows its report`,
+        );
+      }
+      if (known.state === 'unknown') throw new UsageError(`no open drill "${drillId}": "firebreak drill list" lists open drills, "firebreak drill reports" finished ones`);
+      const at = Date.now();
+      await bus.publish(topics.drillStop, { drillId, requestedBy: requestedBy(), requestedAt: at, ...(values.reason !== undefined && { reason: values.reason }) }, { msgId: `drill-stop-${drillId}` });
+      return at;
+    }),
   );
   if (values.json) console.log(JSON.stringify({ drillId, stopRequestedAt: requestedAt }));
   else console.log(`stop requested for drill ${drillId}: the planner cleans it up and returns its hosts`);

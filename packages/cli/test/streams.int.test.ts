@@ -27,7 +27,8 @@ test('cli - pointed at a NATS server Firebreak\'s services have not set up, comm
     ['status', '--nats-url', nats.url, '--redis-url', deadRedis],
     ['drill', 'start', 'rack', 'r2', '--nats-url', nats.url],
     ['drill', 'start', 'rack', 'r2', '--wait', '--nats-url', nats.url],
-    ['drill', 'stop', 'rack-r2-x1', '--nats-url', nats.url],
+    ['drill', 'stop', 'rack-r2-x1', '--nats-url', nats.url, '--redis-url', deadRedis],
+    ['drill', 'list', '--nats-url', nats.url, '--redis-url', deadRedis],
     ['plan', '--what-if', 'rack', 'r2', '--timeout', '1s', '--nats-url', nats.url],
   ];
   for (const args of cases) {
@@ -50,9 +51,9 @@ test('cli - on a server the services set up, commands use the streams as they ar
   const hourNs = 3_600_000_000_000;
   await bus.jsm.streams.update(streams.events, { ...events, max_age: hourNs });
 
-  const run = await runMain(['drill', 'stop', 'rack-r2-x1', '--nats-url', nats.url]);
+  const run = await runMain(['drill', 'start', 'rack', 'r2', '--nats-url', nats.url]);
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stdout, /stop requested for drill rack-r2-x1/);
+  assert.match(run.stdout, /drill rack-r2-\S+ started/);
 
   assert.equal((await bus.jsm.streams.info(streams.events)).config.max_age, hourNs);
   const account = await bus.jsm.getAccountInfo();
