@@ -16,7 +16,7 @@ const finalPhases = new Set(['recovered', 'degraded', 'failed']);
 export class BusObserver {
   /** Every progress message per incident, in arrival order. */
   readonly incidents = new Map<string, IncidentProgress[]>();
-  /** Newest heartbeat per server identity (VMs and bare metal alike). */
+  /** Newest heartbeat per server identity (VMs and bare metal alike), drill rehearsals left out. */
   readonly serverHeartbeats = new Map<string, SeenHeartbeat>();
   /** Hosts that heartbeat at all, with the newest time. */
   readonly hostHeartbeats = new Map<string, number>();
@@ -46,7 +46,8 @@ export class BusObserver {
       await bus.subscribeCore(topics.heartbeats, (hb) => {
         const at = Date.now();
         observer.hostHeartbeats.set(hb.host, at);
-        if (hb.server !== null) observer.serverHeartbeats.set(hb.server, { host: hb.host, at });
+        // A drill's rehearsal heartbeats under the server's name; it is not the server running.
+        if (hb.server !== null && hb.drill !== true) observer.serverHeartbeats.set(hb.server, { host: hb.host, at });
       }),
     );
     return observer;
