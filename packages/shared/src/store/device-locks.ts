@@ -32,6 +32,7 @@ import type { Redis, Result } from 'ioredis';
 import { z } from 'zod';
 import { errorCodes, FirebreakError } from '../errors.ts';
 import { redisKeys } from './keys.ts';
+import { RELEASE, RENEW } from './leases.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -59,19 +60,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {1}
 `;
 
-// KEYS: lock. ARGV: owner, ttlMs. Returns 1 if the caller still held it.
-const RENEW = `
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-`;
-
-// KEYS: lock. ARGV: owner. Returns 1 if the caller held it.
-const RELEASE = `
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-return 1
-`;
+// Renewing and releasing check the owner exactly as a lease does (leases.ts).
 
 // KEYS: lock. Returns { owner, site, token, remaining ms }, or nil.
 const HOLDER = `

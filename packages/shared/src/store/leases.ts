@@ -43,15 +43,15 @@ end
 return {0, owner, token, redis.call('PTTL', KEYS[1])}
 `;
 
-// KEYS: lease. ARGV: owner, ttlMs. Returns 1 if the caller held it.
-const RENEW = `
+// KEYS: lease (or lock). ARGV: owner, ttlMs. Returns 1 if the caller held it. Device locks share it.
+export const RENEW = `
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `;
 
-// KEYS: lease. ARGV: owner. Returns 1 if the caller held it.
-const RELEASE = `
+// KEYS: lease (or lock). ARGV: owner. Returns 1 if the caller held it. Device locks share it.
+export const RELEASE = `
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
