@@ -107,30 +107,12 @@ test('cli drill - bad arguments exit 2 naming the input and the fix, and publish
 });
 
 test('cli drill - start --wait follows the drill incident to its end and prints its report', async () => {
-  // A stand-in for the planner: answers each new DrillStart with the drill incident's progress.
-  const seen = new Set(starts.map((s) => s.drillId));
-  const responder = (async () => {
-    await waitFor('a new DrillStart', () => starts.some((s) => !seen.has(s.drillId)), 30_000);
-    const drill = starts.find((s) => !seen.has(s.drillId)) as DrillStart;
-    const base: IncidentProgress = {
-      incidentId: `drill-${drill.drillId}`,
-      site: 'site1',
-      phase: 'recovering',
-      trigger: 'drill',
-      openedAt: drill.requestedAt,
-      at: Date.now(),
-      hosts: ['r2-h01'],
-      servers: [{ server: 'auth-07', host: 'r3-h07', mode: 'bare-metal', step: 'boot', percent: 50 }],
-    };
-    await bus.publish(topics.incidentProgress(base.incidentId, 'recovering'), base);
-    await bus.publish(topics.incidentProgress(base.incidentId, 'recovered'), {
-      ...base,
-      phase: 'recovered',
-      at: Date.now() + 1,
-      servers: [{ ...base.servers[0]!, step: 'done', percent: 100 }],
-      report: [{ server: 'auth-07', outcome: 'recovered', detectMs: 0, fenceMs: null, planMs: 12, heartbeatMs: 4_200, rtoSeconds: 4.2, rtoTargetSeconds: 900 }],
-    });
-  })();
+  const responder = answerNextDrill((base) => ({
+    ...base,
+    phase: 'recovered',
+    servers: [{ ...base.servers[0]!, step: 'done', percent: 100 }],
+    report: [{ server: 'auth-07', outcome: 'recovered', detectMs: 0, fenceMs: null, planMs: 12, heartbeatMs: 4_200, rtoSeconds: 4.2, rtoTargetSeconds: 900 }],
+  }));
   const run = await runCli(['drill', 'start', 'rack', 'r2', '--wait', '--nats-url', nats.url], { ...env, FB_INVENTORY: inventoryFile });
   await responder;
   assert.equal(run.code, 0, run.stdout + run.stderr);
