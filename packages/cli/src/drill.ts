@@ -10,12 +10,11 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { drillVerdict, Id, topics, type Bus, type DrillScope, type IncidentProgress, type Store } from '@firebreak/shared';
+import { drillVerdict, Id, storedProgress, topics, type Bus, type DrillScope, type IncidentProgress, type Store } from '@firebreak/shared';
 import { resolveUrls, withBus, withStore } from './connections.ts';
 import { checkScope, describeScope, domainSyntax, knownInventory, parseScope } from './domain-args.ts';
 import { renderDrillOutcome, renderDrillReports, renderOpenDrills, timeText, type OpenDrill } from './drill-view.ts';
 import { incidentLine, isFinal, renderReport } from './incident-view.ts';
-import { latestProgress } from './status.ts';
 import { UsageError } from './usage-error.ts';
 
 export const drillUsage = `  drill start ${domainSyntax} [--duration 10m] [--site S] [--wait] [--json] [--nats-url URL]
@@ -192,7 +191,7 @@ export async function collectOpenDrills(bus: Bus, store: Store, site: string | u
   for (const drillId of ids) {
     const request = byId.get(drillId);
     const incidentId = drillIncidentId(drillId);
-    const progress = await latestProgress(bus, incidentId);
+    const progress = await storedProgress(bus, incidentId);
     // A request whose incident closed is a drill whose report is being written: not open.
     if (!open.includes(incidentId) && progress !== undefined && isFinal(progress)) continue;
     const drillSite = request?.site ?? progress?.site ?? null;

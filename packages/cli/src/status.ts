@@ -16,11 +16,11 @@
  *   host (an ordered consumer reads them; verdicts are rare, unlike progress).
  */
 import { parseArgs } from 'node:util';
-import {
+import type {
   IncidentPhase,
-  IncidentProgress,
-  jetStreamErrorCode,
-  jetStreamErrors,
+  IncidentProgress} from '@firebreak/shared';
+import {
+  storedProgress,
   streams,
   subjects,
   type Bus,
@@ -67,36 +67,6 @@ export interface NotReadyServer {
 }
 
 
-/** The newest progress of one incident, or undefined if none was published (or it cannot be named in a subject). */
-export async function latestProgress(bus: Bus, incidentId: string): Promise<IncidentProgress | undefined> {
-  let phaseSubjects: string[];
-  try {
-    phaseSubjects = IncidentPhase.options.map((phase) => subjects.incidentProgress(incidentId, phase));
-  } catch {
-    return undefined;
-  }
-  const found = await Promise.all(
-    phaseSubjects.map(async (subject) => {
-      try {
-        const stored = await bus.jsm.streams.getMessage(streams.events, { last_by_subj: subject });
-        const parsed = IncidentProgress.safeParse(stored.json());
-        return parsed.success ? { seq: stored.seq, progress: parsed.data } : undefined;
-      } catch (err) {
-        if (jetStreamErrorCode(err) === jetStreamErrors.noMessage) return undefined;
-        throw err;
-      }
-    }),
-  );
-  let best: { seq: number; progress: IncidentProgress } | undefined;
-  for (const candidate of found) {
-    if (candidate === undefined) continue;
-    // `at` orders updates; the stream sequence breaks a tie within one millisecond.
-    if (best === undefined || candidate.progress.at > best.progress.at || (candidate.progress.at === best.progress.at && candidate.seq > best.seq)) {
-      best = candidate;
-    }
-  }
-  return best?.progress;
-}
 
 /** Every detector verdict still in the stream, folded per host. */
 export async function readHostStates(bus: Bus): Promise<HostStates> {
@@ -128,7 +98,7 @@ export async function collectStatus(bus: Bus, store: Store, site: string | undef
   const [openIds, hostStates] = await Promise.all([store.snapshots.listOpen(), readHostStates(bus)]);
   const incidents: StatusIncident[] = [];
   for (const incidentId of openIds) {
-    const p = await latestProgress(bus, incidentId);
+    const p = await storedProgress(bus, incidentId);
     if (site !== undefined && p !== undefined && p.site !== site) continue;
     incidents.push(
       p === undefined

@@ -4,3 +4,4 @@ export * from './streams.ts';
 export * from './trace-headers.ts';
 export * from './token-floor.ts';
 export * from './jetstream-errors.ts';
+export * from './stored-progress.ts';

@@ -8,13 +8,11 @@
  * writes what is missing.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type {
+  IncidentProgress} from '@firebreak/shared';
 import {
   drillVerdict,
-  IncidentProgress,
-  jetStreamErrorCode,
-  jetStreamErrors,
-  streams,
-  subjects,
+  storedProgress,
   type Bus,
   type DrillReport,
   type DrillReports,
@@ -59,19 +57,9 @@ export function drillReportOf(progress: IncidentProgress, request: DrillRequest 
   };
 }
 
-/** The drill incident's final progress as stored in FB_EVENTS (the last message of each final phase, newest `at`). */
-export async function storedFinalProgress(bus: Pick<Bus, 'jsm'>, incidentId: string): Promise<IncidentProgress | undefined> {
-  let best: IncidentProgress | undefined;
-  for (const phase of finalPhases) {
-    try {
-      const stored = await bus.jsm.streams.getMessage(streams.events, { last_by_subj: subjects.incidentProgress(incidentId, phase) });
-      const parsed = IncidentProgress.safeParse(stored.json());
-      if (parsed.success && (best === undefined || parsed.data.at > best.at)) best = parsed.data;
-    } catch (err) {
-      if (jetStreamErrorCode(err) !== jetStreamErrors.noMessage) throw err;
-    }
-  }
-  return best;
+/** The drill incident's final progress as stored in FB_EVENTS. */
+export function storedFinalProgress(bus: Pick<Bus, 'jsm'>, incidentId: string): Promise<IncidentProgress | undefined> {
+  return storedProgress(bus, incidentId, finalPhases);
 }
 
 export interface DrillReportWriterOptions {
